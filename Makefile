@@ -1,0 +1,60 @@
+# The project's verbs. `make run` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+DATA_DIR ?= var
+SAMPLE := data/online_retail_sample.csv.gz
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup run load train serve test lint es-up es-down eval bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+## Load the shipped sample, train, and serve the shop on $(PORT).
+run: setup
+	$(PY) -m indexer --data-dir $(DATA_DIR) load $(SAMPLE) --if-changed
+	$(PY) -m indexer --data-dir $(DATA_DIR) train --if-stale
+	$(PY) -m indexer --data-dir $(DATA_DIR) serve --port $(PORT)
+
+load: setup
+	$(PY) -m indexer --data-dir $(DATA_DIR) load $(or $(SOURCE),$(SAMPLE))
+
+train: setup
+	$(PY) -m indexer --data-dir $(DATA_DIR) train
+
+serve: setup
+	$(PY) -m indexer --data-dir $(DATA_DIR) serve --port $(PORT)
+
+## The whole suite; starts Elasticsearch when none is given.
+test: setup
+	bash scripts/run-tests.sh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+es-up:
+	bash scripts/elasticsearch.sh up
+
+es-down:
+	bash scripts/elasticsearch.sh down
+
+eval: setup
+	$(PY) -m indexer --data-dir $(DATA_DIR) evaluate
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(DATA_DIR) .pytest_cache

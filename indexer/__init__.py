@@ -1,0 +1,1 @@
+"""Catalog ingest, embeddings, search index management and the ops CLI."""

@@ -1,0 +1,217 @@
+"""The ops command line: load, reindex, train, evaluate, status, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+from indexer.config import BACKENDS, Settings, make_backend
+from indexer.search.base import IndexBuildError, SearchError
+from indexer.sources import IngestError
+
+log = logging.getLogger("indexer")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.backend:
+        overrides["search_backend"] = args.backend
+    return Settings().with_overrides(**overrides)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Read a catalog export, embed it and make it the serving catalog."""
+    from indexer.embeddings import Embedder
+    from indexer.pipeline import is_loaded, load_catalog
+
+    settings = _settings(args)
+    if args.if_changed and is_loaded(settings, args.source):
+        log.info("%s is already loaded and unchanged; nothing to do", args.source)
+        return 0
+    report = load_catalog(settings, args.source, Embedder())
+    print(report.summary())
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the search index from the stored catalog, then swap it in."""
+    from indexer.embeddings import Embedder
+    from indexer.store import CatalogStore
+
+    settings = _settings(args)
+    store = CatalogStore(settings.catalog_path)
+    try:
+        products = store.products()
+        if not products:
+            raise IngestError("the catalog is empty; load one first")
+        vectors, _ = Embedder().embed_products(products, store)
+    finally:
+        store.close()
+    backend = make_backend(settings)
+    info = backend.build(products, vectors)
+    print(f"reindexed {info.documents} products into {info.index} ({info.backend})")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the collaborative model and popularity signals."""
+    from indexer.pipeline import is_trained, train_models
+    from recs.collaborative import TrainingParams
+    from web.db import ShopDatabase
+
+    settings = _settings(args)
+    if args.if_stale and is_trained(settings):
+        log.info("the model is newer than the catalog; nothing to do")
+        return 0
+    feedback = []
+    if os.path.exists(settings.shop_db_path):
+        shop_db = ShopDatabase(settings.shop_db_path)
+        feedback = shop_db.all_interactions()
+        shop_db.close()
+    params = TrainingParams(factors=args.factors, iterations=args.iterations)
+    version = train_models(settings, params, feedback)
+    print(f"trained model {version} ({len(feedback)} shop feedback events included)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the serving index, the catalog and the model."""
+    from indexer.store import CatalogStore
+    from recs.model_store import ModelStore
+
+    settings = _settings(args)
+    backend = make_backend(settings)
+    try:
+        info = backend.status()
+        index = {
+            "backend": info.backend,
+            "alias": info.alias,
+            "index": info.index,
+            "documents": info.documents,
+            "health": info.health,
+            **info.details,
+        }
+    except SearchError as exc:
+        index = {"backend": settings.search_backend, "error": str(exc)}
+    finally:
+        backend.close()
+    catalog = {
+        "path": settings.catalog_path,
+        "exists": os.path.exists(settings.catalog_path),
+    }
+    if catalog["exists"]:
+        store = CatalogStore(settings.catalog_path)
+        catalog.update(
+            products=store.count("products"),
+            interactions=store.count("interactions"),
+            cached_embeddings=store.count("embedding_cache"),
+            source=store.get_meta("source"),
+        )
+        loaded_at = store.get_meta("loaded_at")
+        if loaded_at:
+            catalog["loaded_at"] = time.strftime(
+                "%Y-%m-%d %H:%M:%S", time.localtime(float(loaded_at))
+            )
+        store.close()
+    models = ModelStore(settings.models_dir)
+    status = {"index": index, "catalog": catalog, "model": models.current_version()}
+    print(json.dumps(status, indent=2))
+    return 0 if "error" not in index else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Offline evaluation of the recommenders on a time split."""
+    from recs.evaluation import evaluate_store
+
+    settings = _settings(args)
+    print(evaluate_store(settings, top_k=args.top_k).table())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the shop and the API with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    from web import create_app
+
+    settings = _settings(args).with_overrides(port=args.port)
+
+    class ShopServer(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 120)
+
+        def load(self):
+            return create_app(settings)
+
+    print(f"serving the shop at http://{args.host}:{args.port}/", flush=True)
+    ShopServer().run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
+    parser.add_argument(
+        "--data-dir", help="state directory (default: $DATA_DIR or var)"
+    )
+    parser.add_argument(
+        "--backend", choices=BACKENDS, help="search backend (default: $SEARCH_BACKEND)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    load = commands.add_parser("load", help=cmd_load.__doc__)
+    load.add_argument("source", help="catalog export (.csv, .csv.gz)")
+    load.add_argument(
+        "--if-changed", action="store_true", help="skip when this exact file is loaded"
+    )
+    load.set_defaults(func=cmd_load)
+
+    reindex = commands.add_parser("reindex", help=cmd_reindex.__doc__)
+    reindex.set_defaults(func=cmd_reindex)
+
+    train = commands.add_parser("train", help=cmd_train.__doc__)
+    train.add_argument("--factors", type=int, default=64)
+    train.add_argument("--iterations", type=int, default=15)
+    train.add_argument(
+        "--if-stale", action="store_true", help="skip when the model is up to date"
+    )
+    train.set_defaults(func=cmd_train)
+
+    status = commands.add_parser("status", help=cmd_status.__doc__)
+    status.set_defaults(func=cmd_status)
+
+    evaluate = commands.add_parser("evaluate", help=cmd_evaluate.__doc__)
+    evaluate.add_argument("--top-k", type=int, default=10)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    serve = commands.add_parser("serve", help=cmd_serve.__doc__)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--threads", type=int, default=8)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (IngestError, IndexBuildError, SearchError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,82 @@
+"""Settings, typed and read from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"
+BACKENDS = ("embedded", "elasticsearch")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the shop keeps its state and which engines it talks to.
+
+    Every field has an environment variable of the same name in upper case.
+    """
+
+    data_dir: str = field(default_factory=lambda: _env("DATA_DIR", "var"))
+    search_backend: str = field(
+        default_factory=lambda: _env("SEARCH_BACKEND", "embedded")
+    )
+    elasticsearch_url: str = field(
+        default_factory=lambda: _env("ELASTICSEARCH_URL", "http://127.0.0.1:9200")
+    )
+    elasticsearch_alias: str = field(
+        default_factory=lambda: _env("ELASTICSEARCH_ALIAS", "products")
+    )
+    secret_key: str = field(
+        default_factory=lambda: _env("SECRET_KEY", DEFAULT_SECRET_KEY)
+    )
+    environment: str = field(default_factory=lambda: _env("SHOP_ENV", "development"))
+    port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
+
+    def __post_init__(self):
+        if self.search_backend not in BACKENDS:
+            raise ValueError(
+                f"SEARCH_BACKEND={self.search_backend!r} is not known; "
+                f"choose one of {', '.join(BACKENDS)}"
+            )
+
+    @property
+    def catalog_path(self) -> str:
+        return os.path.join(self.data_dir, "catalog.sqlite")
+
+    @property
+    def index_dir(self) -> str:
+        return os.path.join(self.data_dir, "index")
+
+    @property
+    def models_dir(self) -> str:
+        return os.path.join(self.data_dir, "models")
+
+    @property
+    def shop_db_path(self) -> str:
+        return os.path.join(self.data_dir, "shop.sqlite")
+
+    def with_overrides(self, **overrides) -> Settings:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(
+                f"unknown settings {sorted(unknown)}; known: {sorted(known)}"
+            )
+        return replace(self, **overrides)
+
+
+def make_backend(settings: Settings):
+    """The search backend the settings name."""
+    if settings.search_backend == "elasticsearch":
+        from indexer.search.elastic import ElasticsearchBackend
+
+        return ElasticsearchBackend(
+            settings.elasticsearch_url, settings.elasticsearch_alias
+        )
+    from indexer.search.embedded import EmbeddedBackend
+
+    return EmbeddedBackend(settings.index_dir)

@@ -1,0 +1,1 @@
+"""Search behind one interface, with an embedded and an Elasticsearch backend."""

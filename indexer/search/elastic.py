@@ -1,0 +1,572 @@
+"""The Elasticsearch backend: BM25 and kNN in one engine that scales out.
+
+Products live in versioned indices (``<alias>-<version>``) behind an alias.
+A build bulk-loads a new version, checks its document count, then moves the
+alias in one atomic ``update_aliases`` call; only then are versions older than
+the previous one deleted. A failed build deletes its own half-built index
+and leaves the alias where it was.
+
+Hybrid ranking uses this project's reciprocal rank fusion over a BM25 and a
+kNN request sent together with ``msearch``: Elasticsearch's own RRF retriever
+needs a paid licence.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch.helpers import streaming_bulk
+from tqdm import tqdm
+
+from indexer.catalog import Product
+from indexer.search.base import (
+    KNN_CANDIDATES,
+    MAX_RESULT_WINDOW,
+    NO_FILTERS,
+    PRICE_BUCKETS,
+    RATING_BUCKETS,
+    RRF_K,
+    FacetBucket,
+    Filters,
+    Hit,
+    IndexBuildError,
+    IndexInfo,
+    SearchBackend,
+    SearchError,
+    SearchRequest,
+    SearchResponse,
+    empty_facets,
+    page_slice,
+)
+from indexer.search.embedded import category_ancestors
+from indexer.versions import new_version_name
+from recs.fusion import reciprocal_rank_fusion
+
+log = logging.getLogger(__name__)
+
+MAPPINGS_PATH = os.path.join(
+    os.path.dirname(__file__), os.pardir, os.pardir, "es_mappings", "products.json"
+)
+FACET_SIZE = 20
+BULK_CHUNK = 500
+KNN_NUM_CANDIDATES = 200
+SOURCE_EXCLUDES = ["embedding", "category_path", "text"]
+
+
+def load_mappings(shards: int | None = None, replicas: int | None = None) -> dict:
+    """The index body from ``es_mappings/products.json``, with shard counts
+    from the arguments or ``ES_SHARDS`` / ``ES_REPLICAS``."""
+    with open(MAPPINGS_PATH, encoding="utf-8") as handle:
+        body = json.load(handle)
+    settings = body["settings"]
+    settings["number_of_shards"] = int(
+        shards
+        if shards is not None
+        else os.environ.get("ES_SHARDS", settings["number_of_shards"])
+    )
+    settings["number_of_replicas"] = int(
+        replicas
+        if replicas is not None
+        else os.environ.get("ES_REPLICAS", settings["number_of_replicas"])
+    )
+    return body
+
+
+def to_es_doc(product: Product, vector: np.ndarray) -> dict:
+    doc = product.to_doc()
+    doc["text"] = product.search_text()
+    doc["category_path"] = category_ancestors(product.category)
+    # An empty keyword would show up as a facet value of its own.
+    for field in ("category", "brand", "image_url"):
+        doc[field] = doc[field] or None
+    doc["embedding"] = [round(float(x), 7) for x in vector]
+    return doc
+
+
+def from_es_source(source: dict) -> Product:
+    cleaned = {
+        k: ("" if v is None and k in ("category", "brand", "image_url") else v)
+        for k, v in source.items()
+    }
+    return Product.from_doc(cleaned)
+
+
+class ElasticsearchBackend(SearchBackend):
+    """Search against an Elasticsearch cluster through an alias.
+
+    Parameters
+    ----------
+    url : str
+        The cluster, e.g. ``http://127.0.0.1:9200``.
+    alias : str
+        The name readers use; versions are ``<alias>-<timestamp>``.
+    """
+
+    name = "elasticsearch"
+
+    def __init__(
+        self,
+        url: str,
+        alias: str = "products",
+        client: Elasticsearch | None = None,
+        request_timeout: float = 30.0,
+    ):
+        self.url = url
+        self.alias = alias
+        self.client = client or Elasticsearch(
+            url,
+            request_timeout=request_timeout,
+            retry_on_timeout=True,
+            max_retries=3,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _call(self, what: str, function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (ApiError, TransportError) as exc:
+            raise SearchError(
+                f"Elasticsearch at {self.url} failed to {what}: {exc}"
+            ) from exc
+
+    # Building
+
+    def build(
+        self,
+        products: Iterable[Product],
+        vectors: np.ndarray,
+        *,
+        expected: int | None = None,
+    ) -> IndexInfo:
+        products = list(products)
+        if len(products) != len(vectors):
+            raise IndexBuildError(
+                f"{len(products)} products but {len(vectors)} vectors; "
+                "every product needs exactly one vector"
+            )
+        want = len(products) if expected is None else expected
+        index = new_version_name(self.alias)
+        body = load_mappings()
+        serving_settings = copy.deepcopy(body["settings"])
+        # Load fast: no refreshes and no replicas until the data is in.
+        body["settings"]["refresh_interval"] = "-1"
+        body["settings"]["number_of_replicas"] = 0
+        started = time.perf_counter()
+        self._call("create an index", self.client.indices.create, index=index, **body)
+        try:
+            rejected = self._bulk_load(index, products, vectors)
+            if rejected:
+                raise IndexBuildError(
+                    f"{len(rejected)} documents were rejected, first: "
+                    f"{rejected[0][0]}: {rejected[0][1]}; "
+                    "the serving index is unchanged",
+                    rejected,
+                )
+            self._call(
+                "restore index settings",
+                self.client.indices.put_settings,
+                index=index,
+                settings={
+                    "refresh_interval": serving_settings.get("refresh_interval", "1s"),
+                    "number_of_replicas": serving_settings["number_of_replicas"],
+                },
+            )
+            self._call("refresh", self.client.indices.refresh, index=index)
+            count = self._call("count", self.client.count, index=index)["count"]
+            if count != want:
+                raise IndexBuildError(
+                    f"new index {index} holds {count} documents, expected {want}; "
+                    "the serving index is unchanged"
+                )
+            self._call(
+                "wait for the new index",
+                self.client.cluster.health,
+                index=index,
+                wait_for_status="yellow",
+                timeout="60s",
+            )
+            self._swap_alias(index)
+        except Exception as exc:
+            self.client.options(ignore_status=404).indices.delete(index=index)
+            if isinstance(exc, IndexBuildError):
+                raise
+            raise IndexBuildError(
+                f"building {index} failed ({exc}); the serving index is unchanged"
+            ) from exc
+        self._prune(keep=index)
+        log.info(
+            "indexed %d products into %s in %.1fs",
+            len(products),
+            index,
+            time.perf_counter() - started,
+        )
+        return self.status()
+
+    def _actions(
+        self, index: str, products: Sequence[Product], vectors: np.ndarray
+    ) -> Iterator[dict]:
+        for product, vector in zip(products, vectors, strict=True):
+            yield {
+                "_op_type": "create",
+                "_index": index,
+                "_id": product.item_id,
+                "_source": to_es_doc(product, vector),
+            }
+
+    def _bulk_load(
+        self, index: str, products: Sequence[Product], vectors: np.ndarray
+    ) -> list[tuple[str, str]]:
+        """Stream every product into ``index``; returns (id, reason) of rejects."""
+        rejected: list[tuple[str, str]] = []
+        results = streaming_bulk(
+            self.client,
+            self._actions(index, products, vectors),
+            chunk_size=BULK_CHUNK,
+            max_retries=5,
+            initial_backoff=1,
+            max_backoff=30,
+            raise_on_error=False,
+            raise_on_exception=True,
+        )
+        with tqdm(total=len(products), desc="bulk indexing", unit="doc") as bar:
+            for ok, item in results:
+                if not ok:
+                    detail = item.get("create", item)
+                    error = detail.get("error", detail)
+                    reason = (
+                        error.get("reason", str(error))
+                        if isinstance(error, dict)
+                        else str(error)
+                    )
+                    rejected.append((str(detail.get("_id")), reason))
+                bar.update(1)
+        for item_id, reason in rejected[:20]:
+            log.warning("rejected document %s: %s", item_id, reason)
+        return rejected
+
+    def _serving_indices(self) -> list[str]:
+        response = self.client.options(ignore_status=404).indices.get_alias(
+            name=self.alias
+        )
+        if response.meta.status == 404:
+            return []
+        return sorted(response.body)
+
+    def _swap_alias(self, index: str) -> None:
+        actions = [
+            {"remove": {"index": old, "alias": self.alias}}
+            for old in self._serving_indices()
+        ]
+        actions.append({"add": {"index": index, "alias": self.alias}})
+        self._call(
+            "move the alias", self.client.indices.update_aliases, actions=actions
+        )
+
+    def _versions(self) -> list[str]:
+        response = self.client.options(ignore_status=404).indices.get(
+            index=f"{self.alias}-*", expand_wildcards="open"
+        )
+        return sorted(response.body) if response.meta.status != 404 else []
+
+    def _prune(self, keep: str) -> None:
+        """Delete versions older than the one before ``keep``."""
+        versions = [v for v in self._versions() if v != keep]
+        for stale in versions[:-1]:
+            self.client.options(ignore_status=404).indices.delete(index=stale)
+            log.info("deleted old index %s", stale)
+
+    def drop_all(self) -> None:
+        """Delete the alias and every version (tests and teardown)."""
+        for index in self._versions():
+            self.client.options(ignore_status=404).indices.delete(index=index)
+
+    # Reading
+
+    def status(self) -> IndexInfo:
+        health = self._call("read cluster health", self.client.cluster.health)
+        serving = self._serving_indices()
+        if not serving:
+            return IndexInfo(self.name, self.alias, None, 0, health["status"])
+        count = self._call("count", self.client.count, index=self.alias)["count"]
+        # GET / is absent from the minimal distribution; node info has the version.
+        nodes = self._call(
+            "read node versions",
+            self.client.nodes.info,
+            filter_path="nodes.*.version",
+        )
+        versions = sorted({node["version"] for node in nodes["nodes"].values()})
+        return IndexInfo(
+            self.name,
+            self.alias,
+            serving[0],
+            count,
+            health["status"],
+            {
+                "url": self.url,
+                "cluster": health["cluster_name"],
+                "nodes": health["number_of_nodes"],
+                "version": ", ".join(versions),
+            },
+        )
+
+    def fetch(self, item_ids: Sequence[str]) -> dict[str, Product]:
+        if not item_ids:
+            return {}
+        response = self._call(
+            "fetch products",
+            self.client.mget,
+            index=self.alias,
+            ids=list(item_ids),
+            source_excludes=SOURCE_EXCLUDES,
+        )
+        return {
+            doc["_id"]: from_es_source(doc["_source"])
+            for doc in response["docs"]
+            if doc.get("found")
+        }
+
+    def all_ids(self, limit: int) -> list[str]:
+        response = self._call(
+            "list products",
+            self.client.search,
+            index=self.alias,
+            size=min(limit, MAX_RESULT_WINDOW),
+            sort=[{"item_id": "asc"}],
+            source=False,
+        )
+        return [hit["_id"] for hit in response["hits"]["hits"]]
+
+    def vector(self, item_id: str) -> np.ndarray | None:
+        response = self.client.options(ignore_status=404).get(
+            index=self.alias, id=item_id, source_includes=["embedding"]
+        )
+        if response.meta.status == 404 or not response.body.get("found"):
+            return None
+        return np.asarray(response.body["_source"]["embedding"], dtype=np.float32)
+
+    # Queries
+
+    def _filter_clauses(self, filters: Filters) -> tuple[list[dict], list[dict]]:
+        must: list[dict] = []
+        must_not: list[dict] = []
+        if filters.available_only:
+            must.append({"term": {"available": True}})
+        if filters.price_min is not None or filters.price_max is not None:
+            bounds = {}
+            if filters.price_min is not None:
+                bounds["gte"] = filters.price_min
+            if filters.price_max is not None:
+                bounds["lte"] = filters.price_max
+            must.append({"range": {"price": bounds}})
+        if filters.rating_min is not None:
+            must.append({"range": {"rating_avg": {"gte": filters.rating_min}}})
+        if filters.categories:
+            must.append({"terms": {"category_path": list(filters.categories)}})
+        if filters.brands:
+            must.append({"terms": {"brand": list(filters.brands)}})
+        if filters.exclude_ids:
+            must_not.append({"ids": {"values": list(filters.exclude_ids)}})
+        return must, must_not
+
+    def _filter_query(self, filters: Filters) -> dict:
+        must, must_not = self._filter_clauses(filters)
+        return {"bool": {"filter": must, "must_not": must_not}}
+
+    @staticmethod
+    def _keyword_query(text: str) -> dict:
+        fields = ["title^2", "text"]
+        return {
+            "bool": {
+                "should": [
+                    {"multi_match": {"query": text, "fields": fields}},
+                    # Typo tolerance: words of five letters or more also match
+                    # terms one edit away, scored below exact matches.
+                    {
+                        "multi_match": {
+                            "query": text,
+                            "fields": fields,
+                            "fuzziness": "AUTO:5,100",
+                            "prefix_length": 1,
+                            "boost": 0.1,
+                        }
+                    },
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+
+    def _knn_clause(self, vector: np.ndarray, top_k: int, filters: Filters) -> dict:
+        return {
+            "field": "embedding",
+            "query_vector": [float(x) for x in vector],
+            "k": top_k,
+            "num_candidates": max(KNN_NUM_CANDIDATES, top_k),
+            "filter": self._filter_query(filters),
+        }
+
+    def knn(
+        self, vector: np.ndarray, top_k: int, filters: Filters = NO_FILTERS
+    ) -> list[Hit]:
+        response = self._call(
+            "run a kNN search",
+            self.client.search,
+            index=self.alias,
+            knn=self._knn_clause(vector, top_k, filters),
+            size=top_k,
+            source=False,
+        )
+        # Cosine similarity comes back as (1 + cos) / 2; report the cosine.
+        return [
+            Hit(h["_id"], 2.0 * h["_score"] - 1.0) for h in response["hits"]["hits"]
+        ]
+
+    def _aggregations(self) -> dict:
+        ranges = []
+        for key, low, high in PRICE_BUCKETS:
+            bucket = {"key": key}
+            if low is not None:
+                bucket["from"] = low
+            if high is not None:
+                bucket["to"] = high
+            ranges.append(bucket)
+        aggregations = {
+            "category": {"terms": {"field": "category", "size": FACET_SIZE}},
+            "brand": {"terms": {"field": "brand", "size": FACET_SIZE}},
+            "price": {"range": {"field": "price", "ranges": ranges}},
+            "rating": {
+                "range": {
+                    "field": "rating_avg",
+                    "ranges": [
+                        {"key": key, "from": low} for key, low in RATING_BUCKETS
+                    ],
+                }
+            },
+        }
+        return aggregations
+
+    @staticmethod
+    def _facets(aggregations: dict) -> dict[str, list[FacetBucket]]:
+        def buckets(name: str) -> list[FacetBucket]:
+            return [
+                FacetBucket(str(b["key"]), b["doc_count"])
+                for b in aggregations[name]["buckets"]
+            ]
+
+        facets = {name: buckets(name) for name in ("category", "brand", "price")}
+        rating = {b["key"]: b["doc_count"] for b in aggregations["rating"]["buckets"]}
+        facets["rating"] = [
+            FacetBucket(key, rating.get(key, 0)) for key, _ in RATING_BUCKETS
+        ]
+        return facets
+
+    def search(
+        self, request: SearchRequest, query_vector: np.ndarray | None = None
+    ) -> SearchResponse:
+        if request.mode != "keyword" and query_vector is None:
+            raise SearchError(f"{request.mode} search needs a query vector")
+        must, must_not = self._filter_clauses(request.filters)
+        has_text = bool(request.query.strip())
+        keyword = self._keyword_query(request.query) if has_text else None
+        knn = (
+            self._knn_clause(query_vector, KNN_CANDIDATES, request.filters)
+            if request.mode != "keyword"
+            else None
+        )
+        if request.mode == "keyword" and keyword is None:
+            return SearchResponse(0, [], empty_facets(), request.mode)
+
+        # The result set: keyword matches, nearest neighbours, or both.
+        result_set: dict = {"index": self.alias, "track_total_hits": True}
+        if request.mode != "semantic" and keyword is not None:
+            result_set["query"] = {
+                "bool": {"must": [keyword], "filter": must, "must_not": must_not}
+            }
+        if knn is not None:
+            result_set["knn"] = knn
+        window = page_slice(request)
+
+        searches: list[dict] = [
+            {**result_set, "size": 0, "aggs": self._aggregations()},
+        ]
+        if request.sort != "relevance":
+            field, order = {
+                "price_asc": ("price", "asc"),
+                "price_desc": ("price", "desc"),
+                "rating": ("rating_avg", "desc"),
+            }[request.sort]
+            searches.append(
+                {
+                    **result_set,
+                    "from": window.start,
+                    "size": request.per_page,
+                    "sort": [
+                        {field: {"order": order, "missing": "_last"}},
+                        {"item_id": "asc"},
+                    ],
+                    "_source": False,
+                }
+            )
+        else:
+            if "query" in result_set:
+                searches.append(
+                    {
+                        "index": self.alias,
+                        "query": result_set["query"],
+                        "size": min(
+                            MAX_RESULT_WINDOW,
+                            window.stop if knn is None else MAX_RESULT_WINDOW,
+                        ),
+                        "_source": False,
+                    }
+                )
+            if knn is not None:
+                searches.append(
+                    {
+                        "index": self.alias,
+                        "knn": knn,
+                        "size": KNN_CANDIDATES,
+                        "_source": False,
+                    }
+                )
+
+        body: list[dict] = []
+        for search in searches:
+            header = {"index": search.pop("index")}
+            body.extend([header, search])
+        response = self._call("search", self.client.msearch, searches=body)
+        results = response["responses"]
+        for result in results:
+            if "error" in result:
+                raise SearchError(
+                    f"Elasticsearch refused the search: {result['error']}"
+                )
+
+        summary = results[0]
+        total = summary["hits"]["total"]["value"]
+        facets = self._facets(summary["aggregations"])
+        if request.sort != "relevance":
+            ids = [h["_id"] for h in results[1]["hits"]["hits"]]
+            page = [Hit(i, 1.0 / (window.start + n + 1)) for n, i in enumerate(ids)]
+            return SearchResponse(total, page, facets, request.mode)
+
+        rankings = [
+            [h["_id"] for h in result["hits"]["hits"]] for result in results[1:]
+        ]
+        if len(rankings) == 1:
+            scored = [
+                (i, h["_score"])
+                for i, h in zip(rankings[0], results[1]["hits"]["hits"], strict=True)
+            ]
+        else:
+            scored = reciprocal_rank_fusion(rankings, k=RRF_K)
+        page = [Hit(item_id, float(score)) for item_id, score in scored[window]]
+        return SearchResponse(total, page, facets, request.mode)

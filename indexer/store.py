@@ -1,0 +1,126 @@
+"""The catalog store: products, interactions and the embedding cache in SQLite."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from indexer.catalog import Interaction, Product
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS products (
+    item_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS interactions (
+    user_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    weight REAL NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS interactions_user ON interactions(user_id);
+CREATE TABLE IF NOT EXISTS embedding_cache (
+    key TEXT PRIMARY KEY,
+    vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class CatalogStore:
+    """Products, interactions and cached embeddings of one shop.
+
+    Writes happen in one transaction per call, so a load that fails half way
+    leaves the previous catalog as it was.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.db = sqlite3.connect(path, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # Products and interactions
+
+    def replace_catalog(
+        self, products: Sequence[Product], interactions: Sequence[Interaction]
+    ) -> None:
+        """Make ``products`` and ``interactions`` the whole catalog, atomically."""
+        now = time.time()
+        with self.db:
+            self.db.execute("DELETE FROM products")
+            self.db.executemany(
+                "INSERT INTO products VALUES (?, ?, ?)",
+                ((p.item_id, json.dumps(p.to_doc()), now) for p in products),
+            )
+            self.db.execute("DELETE FROM interactions")
+            self.db.executemany(
+                "INSERT INTO interactions VALUES (?, ?, ?, ?, ?)",
+                (
+                    (i.user_id, i.item_id, i.kind, i.weight, i.timestamp)
+                    for i in interactions
+                ),
+            )
+
+    def products(self) -> list[Product]:
+        rows = self.db.execute("SELECT doc FROM products ORDER BY item_id")
+        return [Product.from_doc(json.loads(doc)) for (doc,) in rows]
+
+    def interactions(self) -> list[Interaction]:
+        rows = self.db.execute(
+            "SELECT user_id, item_id, kind, weight, ts FROM interactions ORDER BY ts"
+        )
+        return [Interaction(*row) for row in rows]
+
+    def count(self, table: str) -> int:
+        if table not in ("products", "interactions", "embedding_cache"):
+            raise ValueError(f"unknown table {table!r}")
+        return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    # Embedding cache
+
+    def cached_vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        keys = list(keys)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT key, vector FROM embedding_cache WHERE key IN ({marks})",
+                chunk,
+            )
+            for key, blob in rows:
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def cache_vectors(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO embedding_cache VALUES (?, ?)",
+                ((key, vector.astype(np.float32).tobytes()) for key, vector in items),
+            )
+
+    # Bookkeeping
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

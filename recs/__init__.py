@@ -1,0 +1,1 @@
+"""Recommendations: collaborative, content, popularity, fusion and evaluation."""

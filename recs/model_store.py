@@ -1,0 +1,77 @@
+"""Trained recommendation artifacts on disk, versioned like the search index."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from indexer.versions import current_version, make_current, new_version_name, prune
+from recs.collaborative import CollaborativeModel
+
+log = logging.getLogger(__name__)
+
+KEEP_VERSIONS = 2
+
+
+@dataclass
+class TrainedModels:
+    """Everything ``train`` produces, loaded together."""
+
+    collaborative: CollaborativeModel
+    trending: list[str]
+    popularity: dict[str, int]
+    trained_at: float
+    version: str
+
+
+class ModelStore:
+    """Versions of trained models under ``root``, with a ``current`` symlink."""
+
+    def __init__(self, root: str):
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+
+    def save(
+        self,
+        collaborative: CollaborativeModel,
+        trending: list[str],
+        popularity: dict[str, int],
+    ) -> str:
+        """Write a new version and make it current; returns its name."""
+        name = new_version_name("model")
+        path = os.path.join(self.root, name)
+        collaborative.save(path)
+        with open(os.path.join(path, "signals.json"), "w", encoding="utf-8") as out:
+            json.dump(
+                {
+                    "trending": trending,
+                    "popularity": popularity,
+                    "trained_at": time.time(),
+                },
+                out,
+            )
+        make_current(self.root, name)
+        prune(self.root, "model", KEEP_VERSIONS)
+        return name
+
+    def current_version(self) -> str | None:
+        return current_version(self.root)
+
+    def load(self) -> TrainedModels | None:
+        """The current version, or None when nothing was trained yet."""
+        version = self.current_version()
+        if version is None:
+            return None
+        path = os.path.join(self.root, version)
+        with open(os.path.join(path, "signals.json"), encoding="utf-8") as handle:
+            signals = json.load(handle)
+        return TrainedModels(
+            collaborative=CollaborativeModel.load(path),
+            trending=signals["trending"],
+            popularity=signals["popularity"],
+            trained_at=signals["trained_at"],
+            version=version,
+        )

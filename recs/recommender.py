@@ -1,0 +1,145 @@
+"""For-you, similar, trending and also-bought lists, fused from every signal."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from indexer.search.base import Filters, SearchBackend
+from recs.content import profile_vector
+from recs.fusion import reciprocal_rank_fusion
+from recs.model_store import TrainedModels
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = 100
+# Weights of each signal in the for-you fusion.
+COLLABORATIVE_WEIGHT = 1.0
+CONTENT_WEIGHT = 0.8
+POPULARITY_WEIGHT = 0.3
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    score: float
+    sources: list[str] = field(default_factory=list)
+
+
+class Recommender:
+    """Answers every recommendation question from the trained models and the
+    search backend's embeddings.
+
+    Parameters
+    ----------
+    backend : SearchBackend
+        Supplies item embeddings and kNN.
+    models : TrainedModels or None
+        None before the first ``train``: lists then come from content and
+        catalog order alone.
+    """
+
+    def __init__(self, backend: SearchBackend, models: TrainedModels | None):
+        self.backend = backend
+        self.models = models
+
+    def trending(
+        self, top_k: int, exclude: set[str] | frozenset = frozenset()
+    ) -> list[str]:
+        """Items with the most recent interest; catalog order when untrained."""
+        ranked = self.models.trending if self.models else []
+        if len(ranked) < top_k + len(exclude):
+            known = set(ranked)
+            extra = self.backend.all_ids(top_k + len(exclude) + len(ranked))
+            ranked = ranked + [i for i in extra if i not in known]
+        available = self.backend.fetch(ranked[: top_k + len(exclude) + 50])
+        return [
+            item_id
+            for item_id in ranked
+            if item_id not in exclude
+            and item_id in available
+            and available[item_id].available
+        ][:top_k]
+
+    def for_you(
+        self,
+        history: Mapping[str, float],
+        top_k: int,
+        filter_already_liked_items: bool = True,
+    ) -> list[Recommendation]:
+        """Items for a shopper whose history is ``history`` (item id to strength).
+
+        Collaborative (ALS, with the shopper's factors solved from ``history``
+        on the spot), content (kNN around the shopper's taste vector) and
+        popularity rankings are fused by reciprocal rank. A shopper with no
+        history gets trending items.
+        """
+        seen = (
+            {i for i, s in history.items() if s != 0}
+            if filter_already_liked_items
+            else set()
+        )
+        rankings: list[list[str]] = []
+        weights: list[float] = []
+        names: list[str] = []
+
+        positive = {i: s for i, s in history.items() if s > 0}
+        if positive and self.models is not None:
+            collaborative = self.models.collaborative.recommend(
+                positive, CANDIDATES, filter_already_liked_items, exclude=seen
+            )
+            rankings.append([item_id for item_id, _ in collaborative])
+            weights.append(COLLABORATIVE_WEIGHT)
+            names.append("collaborative")
+        profile = profile_vector(positive, self.backend.vector)
+        if profile is not None:
+            content = self.backend.knn(
+                profile, CANDIDATES, Filters(exclude_ids=tuple(sorted(seen)))
+            )
+            rankings.append([hit.item_id for hit in content])
+            weights.append(CONTENT_WEIGHT)
+            names.append("content")
+        rankings.append(self.trending(CANDIDATES, exclude=seen))
+        weights.append(POPULARITY_WEIGHT)
+        names.append("popularity")
+
+        fused = reciprocal_rank_fusion(rankings, weights=weights)
+        sources = {
+            item_id: [
+                name
+                for name, ranking in zip(names, rankings, strict=True)
+                if item_id in ranking
+            ]
+            for item_id, _ in fused[: top_k * 2]
+        }
+        products = self.backend.fetch([item_id for item_id, _ in fused[: top_k * 2]])
+        result = [
+            Recommendation(item_id, score, sources[item_id])
+            for item_id, score in fused[: top_k * 2]
+            if item_id in products and products[item_id].available
+        ]
+        return result[:top_k]
+
+    def similar(self, item_id: str, top_k: int) -> list[tuple[str, float]]:
+        """Products nearest ``item_id`` by content; works for a product nobody
+        has bought yet.
+
+        Raises
+        ------
+        KeyError
+            When ``item_id`` is not in the catalog.
+        """
+        return [
+            (hit.item_id, hit.score) for hit in self.backend.similar(item_id, top_k)
+        ]
+
+    def also_bought(self, item_id: str, top_k: int) -> list[tuple[str, float]]:
+        """Products bought by the shoppers who bought ``item_id``."""
+        if self.models is None:
+            return []
+        candidates = self.models.collaborative.similar_items(item_id, top_k * 2)
+        products = self.backend.fetch([i for i, _ in candidates])
+        return [
+            (i, s) for i, s in candidates if i in products and products[i].available
+        ][:top_k]

@@ -1,0 +1,149 @@
+"""Recommendations: fusion, ALS, popularity, cold starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexer.catalog import Interaction
+from recs.collaborative import CollaborativeModel, TrainingParams, event_strength
+from recs.fusion import reciprocal_rank_fusion
+from recs.model_store import ModelStore
+from recs.popularity import popularity, trending
+from recs.recommender import Recommender
+
+
+def test_rrf_scores_follow_the_formula():
+    fused = dict(reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]], k=60))
+    assert fused["a"] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused["b"] == pytest.approx(1 / 62)
+    assert list(fused)[:2] == ["a", "c"]
+
+
+def test_rrf_weights_and_validation():
+    fused = reciprocal_rank_fusion([["a"], ["b"]], weights=[1.0, 2.0])
+    assert [item for item, _ in fused] == ["b", "a"]
+    with pytest.raises(ValueError, match="one weight per ranking"):
+        reciprocal_rank_fusion([["a"]], weights=[1.0, 2.0])
+
+
+def test_event_strengths():
+    def event(kind, weight):
+        return Interaction("u", "i", kind, weight, 0.0)
+
+    assert event_strength(event("rating", 5)) > event_strength(event("rating", 4)) > 0
+    assert event_strength(event("rating", 2)) < 0
+    assert event_strength(event("like", 1)) > event_strength(event("view", 1)) > 0
+    with pytest.raises(ValueError, match="unknown interaction kind"):
+        event_strength(event("teleport", 1))
+
+
+@pytest.fixture(scope="module")
+def model(retail_sample):
+    items = [p.item_id for p in retail_sample.products]
+    return CollaborativeModel.train(
+        retail_sample.interactions,
+        items,
+        TrainingParams(iterations=8),
+        show_progress=False,
+    )
+
+
+def test_als_learns_from_purchases(model, retail_sample):
+    # A customer's held-out purchases rank higher than random items.
+    by_user: dict[str, dict[str, float]] = {}
+    for i in retail_sample.interactions:
+        by_user.setdefault(i.user_id, {})[i.item_id] = 1.0
+    heavy = [u for u, items in by_user.items() if len(items) >= 30][:50]
+    hits = 0
+    for user in heavy:
+        items = sorted(by_user[user])
+        held_out, history = items[::5], {i: 1.0 for i in items if i not in items[::5]}
+        recommended = {i for i, _ in model.recommend(history, 50)}
+        hits += len(recommended & set(held_out))
+    random_rate = 50 / len(model.item_ids)
+    expected_random = random_rate * sum(len(sorted(by_user[u])[::5]) for u in heavy)
+    assert hits > 3 * expected_random
+
+
+def test_recommend_filters_history(model):
+    history = {"71053": 3.0, "85123A": 2.0}
+    ids = [i for i, _ in model.recommend(history, 20)]
+    assert ids and not set(ids) & set(history)
+
+
+def test_model_round_trips_through_disk(model, tmp_path):
+    store = ModelStore(str(tmp_path))
+    version = store.save(model, ["71053"], {"71053": 3})
+    loaded = store.load()
+    assert loaded.version == version
+    history = {"71053": 3.0, "22086": 1.0}
+    assert loaded.collaborative.recommend(history, 10) == model.recommend(history, 10)
+    assert np.array_equal(
+        loaded.collaborative.model.item_factors, model.model.item_factors
+    )
+
+
+def test_trending_weights_recent_interest():
+    day = 86400.0
+    events = [Interaction(f"u{n}", "old", "purchase", 1, 0.0) for n in range(5)]
+    events += [Interaction(f"v{n}", "new", "purchase", 1, 60 * day) for n in range(3)]
+    ranked = [item for item, _ in trending(events)]
+    assert ranked == ["new", "old"]
+    assert popularity(events) == {"old": 5, "new": 3}
+
+
+@pytest.fixture(scope="module")
+def recommender(shop_settings):
+    from indexer.config import make_backend
+
+    return Recommender(
+        make_backend(shop_settings), ModelStore(shop_settings.models_dir).load()
+    )
+
+
+def test_new_shopper_gets_trending(recommender):
+    recommendations = recommender.for_you({}, 10)
+    assert [r.item_id for r in recommendations] == recommender.trending(10)
+    assert all(r.sources == ["popularity"] for r in recommendations)
+
+
+def test_one_rating_personalises(recommender):
+    cold = [r.item_id for r in recommender.for_you({}, 10)]
+    warm = recommender.for_you({"71053": 3.0}, 10)
+    warm_ids = [r.item_id for r in warm]
+    assert warm_ids != cold
+    assert "71053" not in warm_ids
+    assert any("content" in r.sources or "collaborative" in r.sources for r in warm)
+
+
+def test_product_nobody_bought_still_has_similar_products(recommender, shop_settings):
+    from indexer.store import CatalogStore
+
+    store = CatalogStore(shop_settings.catalog_path)
+    bought = {i.item_id for i in store.interactions()}
+    never = [p.item_id for p in store.products() if p.item_id not in bought]
+    store.close()
+    assert never, "the sample has products nobody bought"
+    similar = recommender.similar(never[0], 5)
+    assert len(similar) == 5
+    assert recommender.also_bought(never[0], 5) == []
+
+
+def test_ranking_metrics():
+    from recs.evaluation import ndcg_at_k, recall_at_k
+
+    assert recall_at_k(["a", "b", "c"], {"a", "c"}, 3) == 1.0
+    assert recall_at_k(["x", "b"], {"a", "c"}, 2) == 0.0
+    assert ndcg_at_k(["a", "x"], {"a"}, 2) == 1.0
+    assert ndcg_at_k(["x", "a"], {"a"}, 2) == pytest.approx(1 / np.log2(3))
+
+
+def test_evaluation_beats_popularity_with_als(shop_settings):
+    from recs.evaluation import evaluate_store
+
+    report = evaluate_store(shop_settings, top_k=10)
+    assert report.users > 100
+    assert report.scores["als"]["ndcg_at_k"] > report.scores["popularity"]["ndcg_at_k"]
+    assert "recall@10" in report.table()

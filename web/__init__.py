@@ -1,0 +1,85 @@
+"""The shop front and JSON API, as a Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from indexer.config import DEFAULT_SECRET_KEY, Settings
+from indexer.embeddings import Embedder
+
+log = logging.getLogger(__name__)
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+def create_app(
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    test_config: dict | None = None,
+) -> Flask:
+    """Build the shop app.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to the environment.
+    embedder : Embedder, optional
+        Shared query embedder (tests pass one to load the model once).
+    test_config : dict, optional
+        Flask config overrides for tests.
+    """
+    from web.services import ShopServices
+
+    settings = settings or Settings()
+    testing = bool(test_config and test_config.get("TESTING"))
+    if (
+        settings.secret_key == DEFAULT_SECRET_KEY
+        and settings.environment != "development"
+    ):
+        raise RuntimeError(
+            f"SHOP_ENV={settings.environment} but SECRET_KEY is the default; "
+            "set SECRET_KEY to a long random value"
+        )
+    if not logging.getLogger().handlers and not testing:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.environment == "production",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+
+    services = ShopServices(settings, embedder)
+    app.extensions["shop"] = services
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in to see that page."
+
+    from web import api, auth, shop
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(shop.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)
+    api.register_error_handlers(app)
+
+    if not testing:
+        threading.Thread(target=services.warm_up, daemon=True).start()
+    return app
