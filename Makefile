@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+HOST ?= 127.0.0.1
 DATA_DIR ?= var
 SAMPLE := data/online_retail_sample.csv.gz
 export HF_HUB_OFFLINE := 1
@@ -16,7 +17,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip setuptools==84.2.1
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
@@ -25,7 +26,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 run: setup
 	$(PY) -m indexer --data-dir $(DATA_DIR) load $(SAMPLE) --if-changed
 	$(PY) -m indexer --data-dir $(DATA_DIR) train --if-stale
-	$(PY) -m indexer --data-dir $(DATA_DIR) serve --port $(PORT)
+	$(PY) -m indexer --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 
 load: setup
 	$(PY) -m indexer --data-dir $(DATA_DIR) load $(or $(SOURCE),$(SAMPLE))
@@ -34,10 +35,11 @@ train: setup
 	$(PY) -m indexer --data-dir $(DATA_DIR) train
 
 serve: setup
-	$(PY) -m indexer --data-dir $(DATA_DIR) serve --port $(PORT)
+	$(PY) -m indexer --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 
 ## The whole suite; starts Elasticsearch when none is given.
 test: setup
+	bash scripts/install-browser.sh
 	bash scripts/run-tests.sh
 
 lint: setup

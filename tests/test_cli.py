@@ -14,8 +14,12 @@ import pytest
 from .conftest import ROOT, SAMPLE
 
 
-def run_cli(*args: str, data_dir) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, data_dir, es_url: str | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SEARCH_BACKEND": "embedded"}
+    if es_url:
+        env["ELASTICSEARCH_URL"] = es_url
     return subprocess.run(
         [sys.executable, "-m", "indexer", "--data-dir", str(data_dir), *args],
         capture_output=True,

@@ -1,0 +1,132 @@
+"""What only the Elasticsearch backend has: versions behind an alias, bulk
+rejections, cluster status, and the CLI pointed at a live node."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import pytest
+
+from indexer.search.base import IndexBuildError, SearchRequest
+
+pytestmark = pytest.mark.elasticsearch
+
+
+@pytest.fixture(scope="module")
+def es_url():
+    from tests.es_node import elasticsearch_url
+
+    url = elasticsearch_url()
+    if url is None:
+        if os.environ.get("CI_REQUIRE_ELASTICSEARCH"):
+            pytest.fail("CI requires Elasticsearch but no node answered")
+        pytest.skip("no Elasticsearch node: set ELASTICSEARCH_URL or run make es-up")
+    return url
+
+
+@pytest.fixture(scope="module")
+def small_catalog(retail_sample, sample_vectors):
+    return retail_sample.products[:200], sample_vectors[:200]
+
+
+@pytest.fixture()
+def backend(es_url, request):
+    from indexer.search.elastic import ElasticsearchBackend
+
+    built = ElasticsearchBackend(
+        es_url, f"es-test-{os.getpid()}-{request.node.name}"[:60].lower()
+    )
+    yield built
+    built.drop_all()
+    built.close()
+
+
+def test_mappings_load_and_match_the_embedding_size(embedder):
+    from indexer.search.elastic import load_mappings
+
+    body = load_mappings(shards=3, replicas=1)
+    assert body["settings"]["number_of_shards"] == 3
+    assert body["settings"]["number_of_replicas"] == 1
+    vector = body["mappings"]["properties"]["embedding"]
+    assert vector["dims"] == embedder.dimensions
+    assert vector["similarity"] == "cosine"
+
+
+def test_stemming_analyzer_runs_on_the_node(backend, small_catalog):
+    backend.build(*small_catalog)
+    analyzed = backend.client.indices.analyze(
+        index=backend.alias, analyzer="product_text", text="Hanging Lanterns Café"
+    )
+    assert [t["token"] for t in analyzed["tokens"]] == ["hang", "lantern", "cafe"]
+
+
+def test_alias_moves_and_only_the_previous_version_stays(backend, small_catalog):
+    first = backend.build(*small_catalog).index
+    second = backend.build(*small_catalog).index
+    third = backend.build(*small_catalog)
+    versions = backend._versions()
+    assert third.index not in (first, second)
+    assert versions == sorted([second, third.index])
+    aliases = backend.client.indices.get_alias(name=backend.alias)
+    assert list(aliases.body) == [third.index]
+    assert third.documents == len(small_catalog[0])
+    assert third.health in ("green", "yellow")
+    assert third.details["version"].startswith("9.")
+
+
+def test_rejected_documents_are_reported_and_nothing_moves(backend, small_catalog):
+    products, vectors = small_catalog
+    serving = backend.build(products, vectors).index
+    broken = [copy.copy(p) for p in products]
+    broken[3].price = "three pounds"
+    with pytest.raises(IndexBuildError) as caught:
+        backend.build(broken, vectors)
+    assert caught.value.rejected[0][0] == broken[3].item_id
+    assert "price" in caught.value.rejected[0][1]
+    assert backend.status().index == serving
+    assert backend._versions() == [serving]
+    assert backend.search(SearchRequest("heart", mode="keyword")).total > 0
+
+
+def test_unreachable_cluster_is_a_clear_error():
+    from indexer.search.base import SearchError
+    from indexer.search.elastic import ElasticsearchBackend
+
+    dead = ElasticsearchBackend("http://127.0.0.1:9", "products", request_timeout=2)
+    with pytest.raises(SearchError, match="127.0.0.1:9"):
+        dead.search(SearchRequest("lantern", mode="keyword"))
+
+
+def test_cli_loads_and_reports_status_on_elasticsearch(es_url, tmp_path):
+    from tests.test_cli import run_cli
+
+    from .conftest import SAMPLE
+
+    env_alias = f"cli-{os.getpid()}"
+    os.environ["ELASTICSEARCH_ALIAS"] = env_alias
+    try:
+        loaded = run_cli(
+            "--backend",
+            "elasticsearch",
+            "load",
+            SAMPLE,
+            data_dir=tmp_path,
+            es_url=es_url,
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        status = run_cli(
+            "--backend", "elasticsearch", "status", data_dir=tmp_path, es_url=es_url
+        )
+        assert status.returncode == 0, status.stderr
+        index = json.loads(status.stdout)["index"]
+        assert index["alias"] == env_alias
+        assert index["index"].startswith(env_alias + "-")
+        assert index["documents"] == json.loads(status.stdout)["catalog"]["products"]
+        assert index["health"] in ("green", "yellow")
+    finally:
+        from indexer.search.elastic import ElasticsearchBackend
+
+        ElasticsearchBackend(es_url, env_alias).drop_all()
+        del os.environ["ELASTICSEARCH_ALIAS"]
