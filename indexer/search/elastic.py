@@ -468,9 +468,12 @@ class ElasticsearchBackend(SearchBackend):
         ]
         return facets
 
-    def search(
+    def search_body(
         self, request: SearchRequest, query_vector: np.ndarray | None = None
-    ) -> SearchResponse:
+    ) -> list[dict] | None:
+        """The ``msearch`` body that ``search`` sends, or None when there is
+        nothing to search for. Benchmarks send it raw to measure the app's
+        overhead."""
         if request.mode != "keyword" and query_vector is None:
             raise SearchError(f"{request.mode} search needs a query vector")
         must, must_not = self._filter_clauses(request.filters)
@@ -482,7 +485,7 @@ class ElasticsearchBackend(SearchBackend):
             else None
         )
         if request.mode == "keyword" and keyword is None:
-            return SearchResponse(0, [], empty_facets(), request.mode)
+            return None
 
         # The result set: keyword matches, nearest neighbours, or both.
         result_set: dict = {"index": self.alias, "track_total_hits": True}
@@ -542,6 +545,15 @@ class ElasticsearchBackend(SearchBackend):
         for search in searches:
             header = {"index": search.pop("index")}
             body.extend([header, search])
+        return body
+
+    def search(
+        self, request: SearchRequest, query_vector: np.ndarray | None = None
+    ) -> SearchResponse:
+        body = self.search_body(request, query_vector)
+        if body is None:
+            return SearchResponse(0, [], empty_facets(), request.mode)
+        window = page_slice(request)
         response = self._call("search", self.client.msearch, searches=body)
         results = response["responses"]
         for result in results:
