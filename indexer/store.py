@@ -6,7 +6,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,6 +38,24 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class CatalogChanges:
+    """How a new catalog differs from the stored one, by product."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.added + self.updated + self.removed
+
+
+def _canonical(doc: dict) -> str:
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False)
 
 
 class CatalogStore:
@@ -76,6 +95,67 @@ class CatalogStore:
                     for i in interactions
                 ),
             )
+
+    def diff_catalog(self, products: Sequence[Product]) -> CatalogChanges:
+        """What :meth:`apply_catalog` with ``products`` would change."""
+        stored = self._stored_docs()
+        fresh = {p.item_id: _canonical(p.to_doc()) for p in products}
+        updated = sum(
+            1 for key, doc in fresh.items() if key in stored and stored[key] != doc
+        )
+        added = sum(1 for key in fresh if key not in stored)
+        return CatalogChanges(
+            added=added,
+            updated=updated,
+            removed=sum(1 for key in stored if key not in fresh),
+            unchanged=len(fresh) - added - updated,
+        )
+
+    def apply_catalog(
+        self,
+        products: Sequence[Product],
+        interactions: Sequence[Interaction],
+        meta: Mapping[str, str] | None = None,
+    ) -> CatalogChanges:
+        """Make ``products`` the catalog by changing only what changed.
+
+        New and changed products are written (their ``updated_at`` moves),
+        unchanged ones are left as they are, products not in ``products`` are
+        deleted; interactions are replaced and ``meta`` set. All of it in one
+        transaction.
+        """
+        now = time.time()
+        stored = self._stored_docs()
+        fresh = {p.item_id: _canonical(p.to_doc()) for p in products}
+        writes = [(k, doc, now) for k, doc in fresh.items() if stored.get(k) != doc]
+        gone = [(key,) for key in stored if key not in fresh]
+        with self.db:
+            self.db.executemany("DELETE FROM products WHERE item_id = ?", gone)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO products VALUES (?, ?, ?)", writes
+            )
+            self.db.execute("DELETE FROM interactions")
+            self.db.executemany(
+                "INSERT INTO interactions VALUES (?, ?, ?, ?, ?)",
+                (
+                    (i.user_id, i.item_id, i.kind, i.weight, i.timestamp)
+                    for i in interactions
+                ),
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (meta or {}).items()
+            )
+        added = sum(1 for key in fresh if key not in stored)
+        return CatalogChanges(
+            added=added,
+            updated=len(writes) - added,
+            removed=len(gone),
+            unchanged=len(fresh) - len(writes),
+        )
+
+    def _stored_docs(self) -> dict[str, str]:
+        rows = self.db.execute("SELECT item_id, doc FROM products")
+        return {item_id: _canonical(json.loads(doc)) for item_id, doc in rows}
 
     def products(self) -> list[Product]:
         rows = self.db.execute("SELECT doc FROM products ORDER BY item_id")
