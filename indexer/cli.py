@@ -26,15 +26,18 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    """Read a catalog export, embed it and make it the serving catalog."""
+    """Read catalog and interaction files, embed them, make them the catalog."""
     from indexer.embeddings import Embedder
     from indexer.pipeline import is_loaded, load_catalog
 
     settings = _settings(args)
-    if args.if_changed and is_loaded(settings, args.source):
-        log.info("%s is already loaded and unchanged; nothing to do", args.source)
+    options = {"mapping": args.mapping, "keep_missing": args.keep_missing}
+    if args.if_changed and is_loaded(settings, args.sources, **options):
+        log.info(
+            "%s already loaded and unchanged; nothing to do", ", ".join(args.sources)
+        )
         return 0
-    report = load_catalog(settings, args.source, Embedder())
+    report = load_catalog(settings, args.sources, Embedder(), **options)
     print(report.summary())
     return 0
 
@@ -171,9 +174,23 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     load = commands.add_parser("load", help=cmd_load.__doc__)
-    load.add_argument("source", help="catalog export (.csv, .csv.gz)")
     load.add_argument(
-        "--if-changed", action="store_true", help="skip when this exact file is loaded"
+        "sources",
+        nargs="+",
+        metavar="FILE",
+        help="retail export CSV, Amazon meta_/reviews/ratings files, or generic "
+        "catalog and interactions files with --mapping; plain, .gz or .zip",
+    )
+    load.add_argument("--mapping", help="JSON file naming the columns of generic files")
+    load.add_argument(
+        "--keep-missing",
+        action="store_true",
+        help="keep products no longer in the files, marked unavailable",
+    )
+    load.add_argument(
+        "--if-changed",
+        action="store_true",
+        help="skip when these exact files are loaded",
     )
     load.set_defaults(func=cmd_load)
 

@@ -6,11 +6,12 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from indexer.config import Settings, make_backend
 from indexer.embeddings import Embedder
-from indexer.online_retail import load_online_retail
+from indexer.formats import read_sources
 from indexer.search.base import SearchBackend
 from indexer.sources import IngestError
 from indexer.store import CatalogStore
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadReport:
+    """What one load read, changed and refused."""
+
     source: str
     products: int
     interactions: int
@@ -30,12 +33,30 @@ class LoadReport:
     refused: int
     seconds: float
     index: str | None
+    rows_read: int = 0
+    files: int = 1
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unavailable: int = 0
+    skipped: int = 0
+    repaired: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.added + self.updated + self.removed
 
     def summary(self) -> str:
+        gone = f"{self.removed} removed"
+        if self.unavailable:
+            gone += f", {self.unavailable} kept as unavailable"
         return (
-            f"loaded {self.products} products and {self.interactions} interactions "
-            f"from {self.source} in {self.seconds:.1f}s; {self.encoded} embedded anew, "
-            f"{self.refused} rows refused; serving index {self.index}"
+            f"read {self.rows_read} rows from {self.files} file(s): loaded "
+            f"{self.products} products and {self.interactions} interactions; "
+            f"changed {self.changed} ({self.added} new, {self.updated} updated, "
+            f"{gone}), skipped {self.skipped}, repaired {self.repaired}, refused "
+            f"{self.refused}; {self.encoded} embedded anew; {self.seconds:.1f}s; "
+            f"serving index {self.index}"
         )
 
 
@@ -47,64 +68,146 @@ def file_fingerprint(path: str) -> str:
     return digest.hexdigest()
 
 
+def sources_fingerprint(
+    paths: Sequence[str], mapping: str | None = None, keep_missing: bool = False
+) -> str:
+    """One digest of every input of a load: the files, the mapping, the options.
+
+    A single file loaded without options keeps its plain file digest, so a
+    catalog loaded before several files were accepted still counts as loaded.
+    """
+    if len(paths) == 1 and mapping is None and not keep_missing:
+        return file_fingerprint(paths[0])
+    digest = hashlib.sha256()
+    for path in [*paths, *([mapping] if mapping else [])]:
+        digest.update(file_fingerprint(path).encode())
+    digest.update(b"keep-missing" if keep_missing else b"")
+    return digest.hexdigest()
+
+
+def _as_paths(sources: str | Sequence[str]) -> list[str]:
+    paths = [sources] if isinstance(sources, str) else list(sources)
+    if not paths:
+        raise IngestError("no file to load; name at least one")
+    for path in paths:
+        if not os.path.isfile(path):
+            raise IngestError(f"{path}: no such file")
+    return paths
+
+
 def load_catalog(
     settings: Settings,
-    source: str,
+    sources: str | Sequence[str],
     embedder: Embedder,
     backend: SearchBackend | None = None,
+    mapping: str | None = None,
+    keep_missing: bool = False,
 ) -> LoadReport:
-    """Read ``source``, embed its products and make them the serving catalog.
+    """Read ``sources``, embed their products and make them the serving catalog.
 
     The new index is built beside the old one and swapped in only when
-    complete, and the catalog store is replaced in one transaction after
+    complete, and the catalog store is updated in one transaction after
     that: a load that fails at any step leaves what was served untouched.
+    Only products whose embedded text changed are embedded again.
+
+    Parameters
+    ----------
+    settings : Settings
+        Where the catalog lives and which search backend serves it.
+    sources : str or sequence of str
+        The files of the shop: a catalog and its interactions, in any format
+        :func:`indexer.formats.read_sources` reads.
+    embedder : Embedder
+        Encodes the product texts.
+    backend : SearchBackend, optional
+        Defaults to the one ``settings`` names.
+    mapping : str, optional
+        JSON mapping for generic catalog and interactions files.
+    keep_missing : bool
+        Keep products that are no longer in the files, marked unavailable,
+        instead of removing them.
+
+    Returns
+    -------
+    LoadReport
+        Counts of what was read, changed, skipped and refused.
 
     Raises
     ------
     IngestError
-        When nothing usable could be read from ``source``.
+        When a file is unusable or nothing usable could be read.
     """
-    if not os.path.exists(source):
-        raise IngestError(f"{source}: no such file")
+    paths = _as_paths(sources)
     started = time.perf_counter()
     os.makedirs(settings.data_dir, exist_ok=True)
     store = CatalogStore(settings.catalog_path)
     backend = backend or make_backend(settings)
     try:
-        # Read and clean
-        loaded = load_online_retail(source)
-        counts = popularity(loaded.interactions)
-        for product in loaded.products:
+        # Read, clean and merge every file
+        read = read_sources(paths, mapping)
+        products = read.products
+        counts = popularity(read.interactions)
+        for product in products:
             product.popularity = float(counts.get(product.item_id, 0))
 
+        # Products gone from the files stay, unavailable, when asked to
+        unavailable = 0
+        if keep_missing:
+            present = {product.item_id for product in products}
+            for old in store.products():
+                if old.item_id not in present:
+                    old.available = False
+                    old.popularity = 0.0
+                    products.append(old)
+                    unavailable += 1
+
         # Embed, reusing vectors of unchanged text
-        vectors, encoded = embedder.embed_products(loaded.products, store)
+        vectors, encoded = embedder.embed_products(products, store)
 
         # Index, then commit the catalog
-        info = backend.build(loaded.products, vectors)
-        store.replace_catalog(loaded.products, loaded.interactions)
-        store.set_meta("source", os.path.abspath(source))
-        store.set_meta("source_sha256", file_fingerprint(source))
-        store.set_meta("loaded_at", str(time.time()))
+        info = backend.build(products, vectors)
+        changes = store.apply_catalog(
+            products,
+            read.interactions,
+            meta={
+                "source": os.pathsep.join(os.path.abspath(p) for p in paths),
+                "source_sha256": sources_fingerprint(paths, mapping, keep_missing),
+                "loaded_at": str(time.time()),
+            },
+        )
     finally:
         store.close()
     report = LoadReport(
-        source=source,
-        products=len(loaded.products),
-        interactions=len(loaded.interactions),
+        source=", ".join(paths),
+        products=len(products),
+        interactions=len(read.interactions),
         encoded=encoded,
-        refused=len(loaded.problems),
+        refused=len(read.problems),
         seconds=time.perf_counter() - started,
         index=info.index,
+        rows_read=read.rows_read,
+        files=len(paths),
+        added=changes.added,
+        updated=changes.updated,
+        removed=changes.removed,
+        unavailable=unavailable,
+        skipped=read.counts["skipped"],
+        repaired=read.counts["repaired"],
     )
     log.info("%s", report.summary())
     return report
 
 
-def is_loaded(settings: Settings, source: str) -> bool:
-    """Whether ``source``, byte for byte, is what the serving catalog came from."""
+def is_loaded(
+    settings: Settings,
+    sources: str | Sequence[str],
+    mapping: str | None = None,
+    keep_missing: bool = False,
+) -> bool:
+    """Whether ``sources``, byte for byte, are what the serving catalog came from."""
     if not os.path.exists(settings.catalog_path):
         return False
+    paths = _as_paths(sources)
     backend = make_backend(settings)
     try:
         if backend.status().documents == 0:
@@ -115,9 +218,10 @@ def is_loaded(settings: Settings, source: str) -> bool:
         backend.close()
     store = CatalogStore(settings.catalog_path)
     try:
-        return store.get_meta("source_sha256") == file_fingerprint(source)
+        stored = store.get_meta("source_sha256")
     finally:
         store.close()
+    return stored == sources_fingerprint(paths, mapping, keep_missing)
 
 
 def train_models(

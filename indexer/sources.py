@@ -6,18 +6,14 @@ import contextlib
 import gzip
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
 
-class IngestError(Exception):
-    """A file could not be used at all; nothing already served was changed."""
-
-
 @dataclass(frozen=True)
 class RowProblem:
-    """One input row refused, and why."""
+    """One input row refused, and why; ``line`` 0 means the file as a whole."""
 
     path: str
     line: int
@@ -25,10 +21,25 @@ class RowProblem:
     reason: str
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}"
+        where = f"{self.path}:{self.line}" if self.line else self.path
         if self.column:
             where += f" ({self.column})"
         return f"{where}: {self.reason}"
+
+
+class IngestError(Exception):
+    """A file could not be used at all; nothing already served was changed.
+
+    ``path`` names the file when one is at fault and ``problems`` holds the
+    rows refused before it was given up.
+    """
+
+    def __init__(
+        self, message: str, path: str = "", problems: Sequence[RowProblem] = ()
+    ):
+        super().__init__(message)
+        self.path = path
+        self.problems = list(problems)
 
 
 @contextlib.contextmanager
