@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ def _first_line(path: str) -> str:
             head = stream.readline(PEEK_BYTES)
             while head and not head.strip():
                 head = stream.readline(PEEK_BYTES)
-        except (EOFError, OSError) as exc:
+        except (EOFError, OSError, zlib.error) as exc:
             raise IngestError(
                 f"{path}: the compressed file is damaged or cut short ({exc}); "
                 "fetch the file again"
@@ -169,7 +170,9 @@ def read_sources(paths: Sequence[str], mapping_path: str | None = None) -> Catal
         if not result.products and not result.interactions:
             first = f"; first problem: {result.problems[0]}" if result.problems else ""
             raise IngestError(
-                f"{path}: nothing usable in {result.rows_read} rows{first}"
+                f"{path}: nothing usable in {result.rows_read} rows{first}",
+                path=path,
+                problems=result.problems,
             )
         results.append(result)
         log.info("%s: %s", path, result.summary())

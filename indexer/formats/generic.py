@@ -23,6 +23,7 @@ columns is read as interactions, any other as the catalog.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 from indexer.catalog import Interaction, Product
@@ -127,6 +128,16 @@ def _text(record: dict, column) -> str:
     return clean_text(_value(record, column))
 
 
+def attribute_text(value: object) -> str:
+    """An attribute as a facet shows it, the same from JSON and from CSV."""
+    text = clean_text(value)
+    if text.lower() in ("true", "false"):
+        return "yes" if text.lower() == "true" else "no"
+    if re.fullmatch(r"-?\d+\.0+", text):
+        return text.split(".")[0]
+    return text
+
+
 def catalog_product(
     path: str, line: int, record: dict, spec: dict, result: ReadResult
 ) -> Product | RowProblem:
@@ -167,12 +178,8 @@ def catalog_product(
     attributes = {}
     for label, column in spec.get("attributes", {}).items():
         value = _value(record, column)
-        if isinstance(value, bool):
-            attributes[label] = "yes" if value else "no"
-        elif isinstance(value, float) and value.is_integer():
-            attributes[label] = str(int(value))
-        elif value is not None:
-            attributes[label] = clean_text(value)
+        if value is not None:
+            attributes[label] = attribute_text(value)
 
     rating_avg = _value(record, spec.get("rating_avg"))
     rating_count = _value(record, spec.get("rating_count"))

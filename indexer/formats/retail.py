@@ -231,9 +231,7 @@ def load_online_retail(path: str) -> RetailLoad:
         path=path,
         format="retail transactions",
     )
-    for problem in problems[:20]:
-        log.warning("%s", problem)
-    log.info("%s: %s", path, result.summary())
+    log.debug("%s: %s", path, result.summary())
     return result
 
 
