@@ -56,7 +56,7 @@ eval: setup
 	$(PY) -m indexer --data-dir $(DATA_DIR) evaluate
 
 bench: setup
-	$(PY) -m bench
+	ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-$$(bash scripts/elasticsearch.sh up | tail -1)} $(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(DATA_DIR) .pytest_cache

@@ -38,8 +38,11 @@ class Embedder:
     name = MODEL_NAME
     dimensions = DIMENSIONS
 
-    def __init__(self, batch_size: int = BATCH_SIZE):
+    def __init__(self, batch_size: int = BATCH_SIZE, threads: int | None = None):
         self.batch_size = batch_size
+        # Serving encodes one short query per request from many threads at
+        # once; one torch thread each avoids oversubscribing the cores.
+        self.threads = threads
         self._model = None
         self._lock = threading.Lock()
 
@@ -52,6 +55,10 @@ class Embedder:
                 from sentence_transformers import SentenceTransformer
 
                 started = time.perf_counter()
+                if self.threads is not None:
+                    import torch
+
+                    torch.set_num_threads(self.threads)
                 self._model = SentenceTransformer(model_path(), device="cpu")
                 log.debug(
                     "embedding model loaded in %.1fs", time.perf_counter() - started

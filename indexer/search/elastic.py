@@ -86,7 +86,7 @@ def to_es_doc(product: Product, vector: np.ndarray) -> dict:
     # An empty keyword would show up as a facet value of its own.
     for field in ("category", "brand", "image_url"):
         doc[field] = doc[field] or None
-    doc["embedding"] = [round(float(x), 7) for x in vector]
+    doc["embedding"] = np.asarray(vector, dtype=np.float32).tolist()
     return doc
 
 
