@@ -33,32 +33,28 @@ from bench.common import (
 log = logging.getLogger("bench")
 
 OUT = os.path.join(ROOT, "bench", "out")
-QUERIES = [
-    "lantern",
-    "christmas decoration",
-    "heart",
-    "tea set",
-    "bag",
-    "candle holder",
-    "vintage mug",
-    "paper chain",
-    "cake stand",
-    "wall clock",
-    "doormat",
-    "garden",
-    "childrens toy",
-    "glass jar",
-    "wooden star",
-    "ribbon",
-    "party bunting",
-    "cushion",
-    "hot water bottle",
-    "photo frame",
-    "lunch box",
-    "light",
-    "retrospot",
-    "gift wrap",
-]
+QUERY_COUNT = 600
+
+
+def make_queries(
+    titles: list[str], count: int = QUERY_COUNT, seed: int = 5
+) -> list[str]:
+    """Distinct shopper-like queries: one to three consecutive words of real
+    product titles. Distinct, so that no cache flatters the figures."""
+    rng = np.random.default_rng(seed)
+    queries: list[str] = []
+    seen: set[str] = set()
+    while len(queries) < count:
+        words = titles[rng.integers(len(titles))].lower().split()
+        length = int(rng.integers(1, 4))
+        start = int(rng.integers(max(1, len(words) - length + 1)))
+        query = " ".join(words[start : start + length])
+        if len(query) >= 3 and query not in seen:
+            seen.add(query)
+            queries.append(query)
+    return queries
+
+
 VARIANTS = [
     "Blue",
     "Large",
@@ -316,6 +312,7 @@ def serve_and_measure(
     data_dir: str,
     backend: str,
     item_ids: list[str],
+    queries: list[str],
     seconds: float,
     for_you: bool = True,
     env: dict | None = None,
@@ -327,11 +324,11 @@ def serve_and_measure(
         server.wait_ready()
         requests = {
             "hybrid search": [
-                ["GET", f"/api/search?q={quote(q)}", None, None] for q in QUERIES
+                ["GET", f"/api/search?q={quote(q)}", None, None] for q in queries
             ],
             "keyword search": [
                 ["GET", f"/api/search?q={quote(q)}&mode=keyword", None, None]
-                for q in QUERIES
+                for q in queries
             ],
             "/similar": [
                 ["GET", f"/similar/{i}?k=10", None, None] for i in item_ids[:200]
@@ -364,7 +361,7 @@ def serve_and_measure(
     return rows, memory
 
 
-def raw_es_rows(alias: str, seconds: float) -> list[list]:
+def raw_es_rows(alias: str, queries: list[str], seconds: float) -> list[list]:
     """The msearch bodies the app sends, sent straight to Elasticsearch."""
     from indexer.embeddings import Embedder
     from indexer.search.base import SearchRequest
@@ -376,7 +373,7 @@ def raw_es_rows(alias: str, seconds: float) -> list[list]:
     path = "/_msearch"
     for name, mode in (("hybrid search", "hybrid"), ("keyword search", "keyword")):
         batch = []
-        for q in QUERIES:
+        for q in queries:
             vector = embedder.encode_query(q) if mode == "hybrid" else None
             body = backend.search_body(SearchRequest(q, mode=mode), vector)
             ndjson = "".join(json.dumps(line) + "\n" for line in body)
@@ -413,10 +410,12 @@ def bench_serving(seconds: float) -> tuple[str, dict]:
     if not os.path.exists(os.path.join(source_dir, "models", "current")):
         train_models(settings_for(source_dir))
     store = CatalogStore(os.path.join(source_dir, "catalog.sqlite"))
-    item_ids = [p.item_id for p in store.products()]
+    products = store.products()
     store.close()
+    item_ids = [p.item_id for p in products]
+    queries = make_queries([p.title for p in products])
 
-    rows, memory = serve_and_measure(source_dir, "embedded", item_ids, seconds)
+    rows, memory = serve_and_measure(source_dir, "embedded", item_ids, queries, seconds)
     memories = [["embedded", len(item_ids), memory]]
     results: dict = {}
     if es_url():
@@ -435,12 +434,13 @@ def bench_serving(seconds: float) -> tuple[str, dict]:
             es_dir,
             "elasticsearch",
             item_ids,
+            queries,
             seconds,
             env={"ELASTICSEARCH_ALIAS": "bench-serving"},
         )
         rows += es_rows
         memories.append(["elasticsearch (app only)", len(item_ids), es_memory])
-        raw = raw_es_rows("bench-serving", seconds)
+        raw = raw_es_rows("bench-serving", queries, seconds)
         rows += raw
         for name in ("hybrid search", "keyword search"):
             app = next(r for r in es_rows if r[1] == name and r[2] == 1)
@@ -504,6 +504,7 @@ def bench_scale(
     base_products = store.products()
     base_vectors, _ = Embedder().embed_products(base_products, store)
     store.close()
+    queries = make_queries([p.title for p in base_products])
 
     rows, memories = [], []
     for factor in factors:
@@ -525,6 +526,7 @@ def bench_scale(
                 data_dir,
                 backend,
                 ids,
+                queries,
                 seconds,
                 for_you=False,
                 env={"ELASTICSEARCH_ALIAS": alias},
@@ -574,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     os.makedirs(OUT, exist_ok=True)
 
     areas = args.areas.split(",")

@@ -155,7 +155,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             self.cfg.set("timeout", 120)
 
         def load(self):
-            return create_app(settings)
+            from threadpoolctl import threadpool_limits
+
+            from indexer.embeddings import Embedder
+
+            # Each request is small and the worker threads already fill the
+            # cores: numerical libraries must not start threads of their own.
+            threadpool_limits(1)
+            return create_app(settings, embedder=Embedder(threads=1))
 
     print(f"serving the shop at http://{args.host}:{args.port}/", flush=True)
     ShopServer().run()
@@ -226,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # One line per HTTP call to Elasticsearch drowns the step summaries.
+    logging.getLogger("elastic_transport").setLevel(
+        logging.DEBUG if args.verbose else logging.WARNING
     )
     try:
         return args.func(args)
