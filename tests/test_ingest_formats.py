@@ -232,3 +232,19 @@ def test_generic_interactions_through_the_mapping(tmp_path):
         (user, float(stars)) for _, user, stars, _ in ratings
     )
     assert all(p.rating_count == 1 for p in read.products)
+
+
+def test_a_brand_shared_by_several_products_names_none_of_them(tmp_path):
+    records = [json.loads(line) for line in head(META, 200)]
+    by_asin = {r["asin"]: r for r in records if is_residue(clean_text(r["title"]))}
+    residue = list(by_asin.values())[:3]
+    brand = "Fieldstone Lines"  # no company word: a usable name alone
+    for record in residue:
+        record.update(description=[], brand=brand)
+    alone = dict(residue[2], asin="X" + residue[2]["asin"], brand="Fieldstone")
+
+    shared = read_meta(write_gz(tmp_path / "meta_a.json.gz", map(json.dumps, residue)))
+    assert not shared.products
+    assert all("names 3 products" in p.reason for p in shared.problems)
+    single = read_meta(write_gz(tmp_path / "meta_b.json.gz", [json.dumps(alone)]))
+    assert [p.title for p in single.products] == ["Fieldstone"]

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 
 from indexer.catalog import Interaction, Product
 from indexer.formats.base import (
@@ -87,12 +87,12 @@ def first_url(*candidates: object) -> str:
 
 def meta_product(
     path: str, line: int, record: dict, counts: Counter
-) -> tuple[Product | RowProblem, bool]:
+) -> tuple[Product | RowProblem, str]:
     """One product from a metadata record, or the reason it is refused; and
-    whether its title had to be rebuilt from other fields."""
+    where its title came from when it had to be rebuilt (else "")."""
     asin = str(record.get("asin") or "").strip()
     if not asin:
-        return RowProblem(path, line, "asin", "no product id"), False
+        return RowProblem(path, line, "asin", "no product id"), ""
     details = _details(record)
 
     description = clean_text(
@@ -106,9 +106,9 @@ def meta_product(
             brand = details[key.capitalize()]
 
     title = usable_title(record.get("title"))
-    repaired = title is None
+    repaired = ""
     if title is None:
-        title = repair_title(description, brand)
+        title, repaired = repair_title(description, brand) or (None, "")
         if title is None:
             refused = RowProblem(
                 path,
@@ -117,7 +117,7 @@ def meta_product(
                 f"product {asin} refused: the title is missing or scraping "
                 "residue and neither the description nor the brand names it",
             )
-            return refused, False
+            return refused, ""
 
     raw_price = record.get("price")
     price = parse_price(raw_price)
@@ -163,6 +163,7 @@ def read_meta(path: str) -> ReadResult:
     result = ReadResult([], [], path=path, format="amazon metadata")
     by_id: dict[str, tuple[int, Product]] = {}
     refused: set[str] = set()
+    named_by_brand: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for line, record in json_records(path, result.problems):
         result.rows_read += 1
         made, repaired = meta_product(path, line, record, result.counts)
@@ -176,9 +177,44 @@ def read_meta(path: str) -> ReadResult:
             continue
         if repaired and made.item_id not in by_id:
             result.counts["repaired"] += 1
+            if repaired == "brand":
+                named_by_brand[made.brand].append((line, made.item_id))
         add_product(by_id, line, made, result)
+    _unname_shared_brands(result, by_id, named_by_brand)
     result.products = [product for _, product in by_id.values()]
     return result
+
+
+def _unname_shared_brands(
+    result: ReadResult,
+    by_id: dict[str, tuple[int, Product]],
+    named_by_brand: dict[str, list[tuple[int, str]]],
+) -> None:
+    """Refuse titles taken from a brand that names several products.
+
+    A brand shared by several products (a publisher, a maker) names none of
+    them; such a product keeps a title only if its description gives one.
+    """
+    for brand, named in named_by_brand.items():
+        if len(named) < 2:
+            continue
+        for line, item_id in named:
+            product = by_id[item_id][1]
+            repaired = repair_title(product.description)
+            if repaired is not None:
+                product.title = repaired[0]
+                continue
+            del by_id[item_id]
+            result.counts["repaired"] -= 1
+            result.problems.append(
+                RowProblem(
+                    result.path,
+                    line,
+                    "title",
+                    f"product {item_id} refused: the title is missing or scraping "
+                    f"residue and its brand {brand!r} names {len(named)} products",
+                )
+            )
 
 
 def _stars(value: object) -> float:

@@ -117,19 +117,29 @@ def usable_title(raw: object) -> str | None:
     return clipped(recase(text), LONGEST_TITLE)
 
 
-# The proper name a description opens with, as in "Allure is the beauty
-# expert", "Founded in 1872, Popular Science is" or "The Model 3 camera
-# gives": capitalised words, joined by a few small words, then at most one
-# lower-case noun and a verb.
+# The proper name a description is about, as in "Allure is the beauty
+# expert", "Founded in 1872, Popular Science is", "Each issue of Field &
+# Stream has", "The Model 3 camera gives" or "Skynews, the Canadian
+# magazine": capitalised words joined by a few small words, then at most one
+# lower-case noun or adverb and a verb, or an apposition.
 NAME_WORD = r"[A-Z0-9][\w'’.!+-]*"
 JOINERS = r"&|and|of|for|the|de|in|on"
 VERBS = (
     r"is|are|was|gives|provides|offers|brings|covers|features|delivers|helps|"
-    r"presents|includes|has|uses|combines|contains|keeps|lets|makes"
+    r"presents|includes|has|uses|combines|contains|keeps|lets|makes|"
+    r"celebrates|examines|explores|focuses|informs|inspires|publishes|reports|"
+    r"serves|showcases|sets|aligns|remains|takes|shows|puts|tells"
 )
+NAME = rf"{NAME_WORD}(?:\s+(?:(?:{JOINERS})\s+)?{NAME_WORD}){{0,6}}"
 SUBJECT = re.compile(
-    rf"(?:^|,\s+)({NAME_WORD}(?:\s+(?:(?:{JOINERS})\s+)?{NAME_WORD}){{0,6}})"
-    rf"(?:\s+[a-z]+)?\s+(?:{VERBS})\b"
+    rf"(?:^|,\s+|\bof\s+)(?P<name>{NAME})(?:\s+(?P<noun>[a-z]+))?"
+    rf"\s+(?:{VERBS})\b(?P<rest>.{{0,4}})"
+    rf"|^(?P<apposed>{NAME}),\s+(?:the|a|an)\s"
+)
+# Sentence openers that look like a name but only point at one.
+NOT_A_NAME = frozenset(
+    "this these that those each every it its our your their his her one the a an "
+    "all some most many".split()
 )
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 SHORT_TITLE = 80
@@ -137,26 +147,51 @@ SHORT_TITLE = 80
 
 def repair_title(
     description: str, brand: str = "", alternatives: tuple[str, ...] = ()
-) -> str | None:
+) -> tuple[str, str] | None:
     """A title from the best other field, for a product whose title is unusable.
 
     Tried in order: ``alternatives`` (other name fields of the record), the
-    proper name the description opens with, the description's first sentence
+    proper name the description is about, the description's first sentence
     when short, the brand when it is not a company name, and the first
-    sentence clipped. ``None`` when none of them gives a title.
+    sentence clipped.
+
+    Returns
+    -------
+    (title, source) or None
+        ``source`` is ``alternative``, ``name``, ``sentence``, ``brand`` or
+        ``clipped``; ``None`` when no field gives a title.
     """
     for text in alternatives:
         title = usable_title(text)
         if title:
-            return title
+            return title, "alternative"
     first = SENTENCE_END.split(description, maxsplit=1)[0] if description else ""
-    match = SUBJECT.search(first)
-    if match and len(match.group(1)) >= 3:
-        return recase(match.group(1))
+    name = _subject(first, description, brand)
+    if name:
+        return recase(name), "name"
     if 3 <= len(first) <= SHORT_TITLE:
-        return recase(first.rstrip("."))
+        return recase(first.rstrip(".")), "sentence"
     if brand and not is_company(brand) and not is_residue(brand):
-        return brand
+        return brand, "brand"
     if first:
-        return clipped(recase(first), SHORT_TITLE)
+        return clipped(recase(first), SHORT_TITLE), "clipped"
     return None
+
+
+def _subject(first: str, description: str, brand: str) -> str | None:
+    """The proper name ``first`` (a sentence of ``description``) is about."""
+    match = SUBJECT.search(first)
+    if match is None:
+        return None
+    name = match.group("name") or match.group("apposed")
+    if name.lower() in NOT_A_NAME or (len(name) < 3 and not name.isupper()):
+        return None
+    # One capitalised word opening the text may be any word ("Objective is
+    # to...", "Publication of ... covers"): it is taken for a name when the
+    # text repeats it, or when the verb follows it directly and not "to".
+    if " " not in name and first.startswith(name) and not match.group("apposed"):
+        repeated = description.count(name) > 1 or name in brand
+        direct = not match.group("noun") and not match.group("rest").startswith(" to ")
+        if not (repeated or direct):
+            return None
+    return name

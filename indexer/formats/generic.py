@@ -153,7 +153,7 @@ def catalog_product(
         fallbacks = tuple(
             _text(record, column) for column in spec.get("title_fallbacks", [])
         )
-        title = repair_title(description, brand, fallbacks)
+        title = (repair_title(description, brand, fallbacks) or (None, ""))[0]
         if title is None:
             return RowProblem(
                 path,
