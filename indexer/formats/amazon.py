@@ -51,6 +51,7 @@ STARS = (1.0, 5.0)
 
 
 def _details(record: dict) -> dict[str, str]:
+    """The ``details`` entries with clean names ("Publisher:" -> "Publisher")."""
     details = record.get("details")
     if not isinstance(details, dict):
         return {}
@@ -76,7 +77,8 @@ def category_path(record: dict) -> str:
     return " > ".join(levels)
 
 
-def first_url(*candidates: object) -> str:
+def _first_url(*candidates: object) -> str:
+    """The first web address among ``candidates`` (strings or lists of them)."""
     for value in candidates:
         urls = value if isinstance(value, list) else [value]
         for url in urls:
@@ -140,7 +142,7 @@ def meta_product(
         price=price,
         category=category_path(record),
         brand=brand,
-        image_url=first_url(record.get("imageURLHighRes"), record.get("imageURL")),
+        image_url=_first_url(record.get("imageURLHighRes"), record.get("imageURL")),
         attributes=attributes,
     )
     return product, repaired
@@ -218,6 +220,7 @@ def _unname_shared_brands(
 
 
 def _stars(value: object) -> float:
+    """Stars from 1 to 5, or ``ValueError`` repeating the value."""
     stars = float(value)  # type: ignore[arg-type]
     if not STARS[0] <= stars <= STARS[1]:
         raise ValueError(f"stars must be from 1 to 5, got {value!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field, fields
 from indexer.catalog import Interaction, Product
 from indexer.formats.text import clean_text, is_residue, recase
 from indexer.sources import RowProblem
+
+log = logging.getLogger(__name__)
 
 # Fields compared when one product id turns up twice.
 MERGED_FIELDS = tuple(
@@ -27,9 +30,11 @@ COMPANY_WORDS = frozenset(
 class ReadResult:
     """Products and interactions read from one file, and what was refused.
 
-    ``counts`` holds ``skipped`` (rows left out on purpose: duplicates,
-    cancellations, charges), ``repaired`` (products whose title or text had to
-    be rebuilt) and reader-specific tallies.
+    ``rows_read`` counts the records that could be parsed; lines refused
+    before that (not UTF-8, not JSON, a field too long) are only in
+    ``problems``. ``counts`` holds ``skipped`` (rows left out on purpose:
+    duplicates, cancellations, charges), ``repaired`` (products whose title
+    had to be rebuilt) and reader-specific tallies.
     """
 
     products: list[Product]

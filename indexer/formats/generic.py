@@ -23,6 +23,7 @@ columns is read as interactions, any other as the catalog.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 
@@ -31,6 +32,8 @@ from indexer.formats.base import ReadResult, add_product, repair_title, usable_t
 from indexer.formats.reading import csv_records, json_records
 from indexer.formats.text import clean_text, parse_number, parse_price, parse_time
 from indexer.sources import IngestError, RowProblem
+
+log = logging.getLogger(__name__)
 
 KINDS = ("purchase", "rating", "like", "view", "review")
 CATALOG_KEYS = frozenset(
@@ -270,6 +273,7 @@ def read_generic(path: str, mapping: dict) -> ReadResult:
                     f"(it has {sorted(record)[:12]}); check the mapping"
                 )
             result.format = "generic " + ("interactions" if is_events else "catalog")
+            log.debug("%s: read as %s", path, result.format)
         result.rows_read += 1
         if is_events:
             made = interaction(path, line, record, events)

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import gzip
 import json
+import logging
 import os
 import zipfile
 import zlib
@@ -15,6 +16,8 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from indexer.sources import IngestError, RowProblem
+
+log = logging.getLogger(__name__)
 
 # A field longer than this is refused with its row: no product text needs it,
 # and a multi-megabyte cell is a broken export (a missing closing quote).
@@ -145,6 +148,8 @@ def csv_rows(
     if first is None or not first.strip():
         raise IngestError(f"{path}: the file is empty or its first line is blank")
     delimiter = sniff_delimiter(first)
+    if delimiter != ",":
+        log.info("%s: fields are separated by %r", path, delimiter)
     # The limit is process-wide; it is raised so that an over-long field is
     # reported with its column below instead of failing inside the reader.
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
@@ -184,7 +189,8 @@ def oversized_field(record: dict) -> str | None:
     return None
 
 
-def field_too_long(path: str, line: int, field: str, record: dict) -> RowProblem:
+def _field_too_long(path: str, line: int, field: str, record: dict) -> RowProblem:
+    """The problem reported for a record with an over-long ``field``."""
     size = len(str(record[field]))
     return RowProblem(
         path,
@@ -232,7 +238,7 @@ def csv_records(
         record = dict(zip(header, fields, strict=True))
         field = oversized_field(record)
         if field is not None:
-            problems.append(field_too_long(path, line, field, record))
+            problems.append(_field_too_long(path, line, field, record))
             continue
         yield line, record
 
@@ -277,7 +283,7 @@ def _json_line(
         return
     field = oversized_field(record)
     if field is not None:
-        problems.append(field_too_long(path, number, field, record))
+        problems.append(_field_too_long(path, number, field, record))
         return
     yield number, record
 
@@ -313,7 +319,7 @@ def _array_records(
         if not isinstance(record, dict):
             problems.append(RowProblem(path, line, "", "expected a JSON object"))
         elif field is not None:
-            problems.append(field_too_long(path, line, field, record))
+            problems.append(_field_too_long(path, line, field, record))
         else:
             yield line, record
         index = skip_space(index)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
 from datetime import UTC, datetime
+
+log = logging.getLogger(__name__)
 
 # Markup: whole script and style blocks, then any tag, including one cut off
 # at the end of the text by a scraper ("<span class=...").
