@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from collections.abc import Iterable
-
-from indexer.catalog import Interaction
-from recs.collaborative import event_strength
-
 DAY = 86400.0
 TRENDING_HALF_LIFE_DAYS = 14.0
 
 
-def popularity(interactions: Iterable[Interaction]) -> dict[str, int]:
-    """Distinct shoppers with a positive interaction, per item."""
-    shoppers: dict[str, set[str]] = defaultdict(set)
-    for interaction in interactions:
-        if event_strength(interaction) > 0:
-            shoppers[interaction.item_id].add(interaction.user_id)
-    return {item_id: len(users) for item_id, users in shoppers.items()}
+def _columns(interactions):
+    from recs.interactions import InteractionColumns
+
+    if isinstance(interactions, InteractionColumns):
+        return interactions
+    return InteractionColumns.from_interactions(interactions)
+
+
+def popularity(interactions) -> dict[str, int]:
+    """Distinct shoppers with a positive interaction, per item.
+
+    ``interactions`` is an ``InteractionColumns`` or an iterable of
+    ``Interaction``.
+    """
+    from recs.interactions import popularity_counts
+
+    return popularity_counts(_columns(interactions))
 
 
 def trending(
-    interactions: Iterable[Interaction],
+    interactions,
     now: float | None = None,
     half_life_days: float = TRENDING_HALF_LIFE_DAYS,
 ) -> list[tuple[str, float]]:
@@ -38,14 +41,6 @@ def trending(
     list of (item_id, score)
         Best first.
     """
-    events = [i for i in interactions if event_strength(i) > 0]
-    if not events:
-        return []
-    if now is None:
-        now = max(i.timestamp for i in events)
-    decay = math.log(2) / (half_life_days * DAY)
-    scores: dict[str, float] = defaultdict(float)
-    for event in events:
-        age = max(0.0, now - event.timestamp)
-        scores[event.item_id] += event_strength(event) * math.exp(-decay * age)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+    from recs.interactions import trending_scores
+
+    return trending_scores(_columns(interactions), now, half_life_days)

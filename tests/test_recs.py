@@ -147,3 +147,36 @@ def test_evaluation_beats_popularity_with_als(shop_settings):
     assert report.users > 100
     assert report.scores["als"]["ndcg_at_k"] > report.scores["popularity"]["ndcg_at_k"]
     assert "recall@10" in report.table()
+
+
+def test_columnar_weights_match_the_per_event_ones(retail_sample):
+    from recs.collaborative import user_strengths
+    from recs.interactions import InteractionColumns, confidence_matrix
+
+    events = retail_sample.interactions[:5000] + [
+        Interaction("shop:1", "71053", "rating", 5, 1.0),
+        Interaction("shop:1", "85123A", "rating", 2, 2.0),
+        Interaction("shop:1", "85123A", "view", 1, 3.0),
+        Interaction("shop:1", "22086", "like", 1, 4.0),
+        Interaction("shop:1", "21212", "review", 1, 5.0),
+    ]
+    columns = InteractionColumns.from_interactions(events)
+    expected = [event_strength(e) for e in events]
+    assert np.allclose(columns.strengths(), expected)
+
+    items = sorted({e.item_id for e in events})
+    matrix, users = confidence_matrix(columns, items)
+    per_event = user_strengths(events)
+    assert users == sorted(per_event)
+    assert "85123A" not in per_event["shop:1"]  # the dislike removed it
+    for row, user in enumerate(users):
+        for item, strength in per_event[user].items():
+            assert matrix[row, items.index(item)] == pytest.approx(np.log1p(strength))
+    assert matrix.nnz == sum(len(v) for v in per_event.values())
+
+
+def test_unknown_kind_in_columns_is_refused():
+    from recs.interactions import InteractionColumns
+
+    with pytest.raises(ValueError, match="teleport"):
+        InteractionColumns.from_rows([("u", "i", "teleport", 1.0, 0.0)])
