@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from indexer.config import Settings
+from indexer.config import Settings, make_backend
 from indexer.formats import read_file, read_sources
 from indexer.formats.amazon import read_meta
 from indexer.formats.reading import MAX_FIELD_CHARS
@@ -22,7 +22,7 @@ from indexer.pipeline import load_catalog
 from indexer.sources import IngestError
 from indexer.store import CatalogStore
 
-from .test_ingest_formats import META, RETAIL, ROOT, head, write_gz
+from .test_ingest_formats import META, RETAIL, REVIEWS, ROOT, head, write_gz
 
 
 def retail_file(tmp_path, lines: list[str], name="retail.csv", **options) -> str:
@@ -182,6 +182,7 @@ def test_a_refused_load_changes_nothing_served(tmp_path, embedder, retail_lines)
     settings = Settings(data_dir=str(tmp_path / "shop"), search_backend="embedded")
     good = retail_file(tmp_path, retail_lines[:15])
     first = load_catalog(settings, good, embedder)
+    served = make_backend(settings)
 
     truncated = tmp_path / "retail.csv.gz"
     whole = gzip.compress(("\n".join(retail_lines) + "\n").encode())
@@ -193,8 +194,10 @@ def test_a_refused_load_changes_nothing_served(tmp_path, embedder, retail_lines)
     try:
         assert store.count("products") == first.products
         assert store.get_meta("source") == os.path.abspath(good)
+        assert served.status().index == first.index
     finally:
         store.close()
+        served.close()
 
 
 def test_the_cli_exits_non_zero_and_names_the_line(tmp_path):
@@ -211,3 +214,20 @@ def test_the_cli_exits_non_zero_and_names_the_line(tmp_path):
     )
     assert done.returncode == 2
     assert f"{path}:1" in done.stderr and "not JSON" in done.stderr
+
+
+def test_review_times_in_the_dated_form_when_the_epoch_is_missing(tmp_path):
+    records = [json.loads(line) for line in head(REVIEWS, 3)]
+    for record in records:
+        del record["unixReviewTime"]
+    records[1]["reviewTime"] = "not a date"
+    loaded = read_file(write_gz(tmp_path / "x_5.json.gz", map(json.dumps, records)))
+    [problem] = loaded.problems
+    assert (problem.line, problem.column) == (2, "reviewTime")
+    times = {
+        i.timestamp
+        for i in loaded.interactions
+        if i.user_id == records[0]["reviewerID"]
+    }
+    original = json.loads(head(REVIEWS, 1)[0])["unixReviewTime"]
+    assert times == {float(original)}

@@ -255,7 +255,10 @@ def read_reviews(path: str) -> ReadResult:
             continue
         try:
             field = "unixReviewTime"
-            when = record.get("unixReviewTime") or record.get("reviewTime")
+            when = record.get(field)
+            if when in (None, ""):
+                field = "reviewTime"
+                when = record.get(field)
             if when in (None, ""):
                 raise ValueError("no time")
             timestamp = parse_time(when)
