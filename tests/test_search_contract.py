@@ -205,3 +205,21 @@ def test_failed_reindex_leaves_the_old_index_serving(
     assert after.index == before.index
     assert after.documents == before.documents
     assert backend.search(keyword("lantern")).hits
+
+
+def test_keyword_hits_carry_their_products(backend, products):
+    response = backend.search(keyword("lantern", per_page=5))
+    for hit in response.hits:
+        assert hit.product is not None
+        assert hit.product.item_id == hit.item_id
+        assert hit.product.title == products[hit.item_id].title
+
+
+def test_semantic_pages_end_with_the_neighbours(backend, embedder):
+    from indexer.search.base import KNN_CANDIDATES
+
+    vector = embedder.encode_query("lantern")
+    last = SearchRequest("lantern", mode="semantic", per_page=20, page=3)
+    response = backend.search(last, vector)
+    assert response.total == KNN_CANDIDATES
+    assert len(response.hits) == KNN_CANDIDATES - 40

@@ -127,6 +127,8 @@ class SearchRequest:
 class Hit:
     item_id: str
     score: float
+    # The product itself, when the backend had it at hand anyway.
+    product: Product | None = None
 
 
 @dataclass

@@ -58,6 +58,11 @@ FACET_SIZE = 20
 BULK_CHUNK = 500
 KNN_NUM_CANDIDATES = 200
 SOURCE_EXCLUDES = ["embedding", "category_path", "text"]
+SORT_FIELDS = {
+    "price_asc": ("price", "asc"),
+    "price_desc": ("price", "desc"),
+    "rating": ("rating_avg", "desc"),
+}
 
 
 def load_mappings(shards: int | None = None, replicas: int | None = None) -> dict:
@@ -497,49 +502,44 @@ class ElasticsearchBackend(SearchBackend):
             result_set["knn"] = knn
         window = page_slice(request)
 
-        searches: list[dict] = [
-            {**result_set, "size": 0, "aggs": self._aggregations()},
-        ]
-        if request.sort != "relevance":
-            field, order = {
-                "price_asc": ("price", "asc"),
-                "price_desc": ("price", "desc"),
-                "rating": ("rating_avg", "desc"),
-            }[request.sort]
-            searches.append(
-                {
-                    **result_set,
-                    "from": window.start,
-                    "size": request.per_page,
-                    "sort": [
-                        {field: {"order": order, "missing": "_last"}},
-                        {"item_id": "asc"},
-                    ],
-                    "_source": False,
-                }
-            )
+        if request.mode != "hybrid" or request.sort != "relevance" or keyword is None:
+            # One ranking: the page, its products and the facets in one search.
+            page: dict = {
+                **result_set,
+                "from": window.start,
+                "size": request.per_page,
+                "aggs": self._aggregations(),
+                "_source": {"excludes": SOURCE_EXCLUDES},
+            }
+            if "query" not in result_set:
+                # Only the nearest neighbours exist; no page beyond them.
+                page["size"] = min(
+                    request.per_page, max(0, KNN_CANDIDATES - window.start)
+                )
+            if request.sort != "relevance":
+                field, order = SORT_FIELDS[request.sort]
+                page["sort"] = [
+                    {field: {"order": order, "missing": "_last"}},
+                    {"item_id": "asc"},
+                ]
+            searches = [page]
         else:
-            if "query" in result_set:
-                searches.append(
-                    {
-                        "index": self.alias,
-                        "query": result_set["query"],
-                        "size": min(
-                            MAX_RESULT_WINDOW,
-                            window.stop if knn is None else MAX_RESULT_WINDOW,
-                        ),
-                        "_source": False,
-                    }
-                )
-            if knn is not None:
-                searches.append(
-                    {
-                        "index": self.alias,
-                        "knn": knn,
-                        "size": KNN_CANDIDATES,
-                        "_source": False,
-                    }
-                )
+            # Two rankings fused here: the facets, then each ranking's ids.
+            searches = [
+                {**result_set, "size": 0, "aggs": self._aggregations()},
+                {
+                    "index": self.alias,
+                    "query": result_set["query"],
+                    "size": MAX_RESULT_WINDOW,
+                    "_source": False,
+                },
+                {
+                    "index": self.alias,
+                    "knn": knn,
+                    "size": KNN_CANDIDATES,
+                    "_source": False,
+                },
+            ]
 
         body: list[dict] = []
         for search in searches:
@@ -565,20 +565,22 @@ class ElasticsearchBackend(SearchBackend):
         summary = results[0]
         total = summary["hits"]["total"]["value"]
         facets = self._facets(summary["aggregations"])
-        if request.sort != "relevance":
-            ids = [h["_id"] for h in results[1]["hits"]["hits"]]
-            page = [Hit(i, 1.0 / (window.start + n + 1)) for n, i in enumerate(ids)]
+        if len(results) == 1:
+            page = [
+                Hit(
+                    h["_id"],
+                    h["_score"]
+                    if h.get("_score") is not None
+                    else 1.0 / (window.start + n + 1),
+                    from_es_source(h["_source"]),
+                )
+                for n, h in enumerate(summary["hits"]["hits"])
+            ]
             return SearchResponse(total, page, facets, request.mode)
 
         rankings = [
             [h["_id"] for h in result["hits"]["hits"]] for result in results[1:]
         ]
-        if len(rankings) == 1:
-            scored = [
-                (i, h["_score"])
-                for i, h in zip(rankings[0], results[1]["hits"]["hits"], strict=True)
-            ]
-        else:
-            scored = reciprocal_rank_fusion(rankings, k=RRF_K)
-        page = [Hit(item_id, float(score)) for item_id, score in scored[window]]
+        fused = reciprocal_rank_fusion(rankings, k=RRF_K)
+        page = [Hit(item_id, float(score)) for item_id, score in fused[window]]
         return SearchResponse(total, page, facets, request.mode)

@@ -448,7 +448,10 @@ class EmbeddedBackend(SearchBackend):
                 fused = reciprocal_rank_fusion([keyword_ids, knn_ids], k=RRF_K)
                 ordered = [item_id for item_id, _ in fused]
         scores = {item_id: 1.0 / (rank + 1) for rank, item_id in enumerate(ordered)}
-        page = [Hit(item_id, scores[item_id]) for item_id in ordered[window]]
+        page = [
+            Hit(item_id, scores[item_id], version.products[version.positions[item_id]])
+            for item_id in ordered[window]
+        ]
 
         total = searcher.search(result_set, 1, count=True).count
         facets = self._facets(searcher, result_set)
