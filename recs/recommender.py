@@ -143,3 +143,48 @@ class Recommender:
         return [
             (i, s) for i, s in candidates if i in products and products[i].available
         ][:top_k]
+
+    def because_you_liked(
+        self,
+        item_id: str,
+        top_k: int,
+        exclude: set[str] | frozenset = frozenset(),
+    ) -> list[Recommendation]:
+        """Products to show beside one the shopper liked, with their reasons.
+
+        What buyers of ``item_id`` also bought (collaborative) and products
+        like it (content) are fused by reciprocal rank.
+
+        Parameters
+        ----------
+        item_id : str
+            The product the shopper liked or rated well.
+        top_k : int
+        exclude : set of str, optional
+            Products the shopper already knows; ``item_id`` is always left out.
+
+        Returns
+        -------
+        list of Recommendation
+            Best first; ``sources`` names the lists each came from.
+        """
+        exclude = set(exclude) | {item_id}
+        rankings = [
+            [i for i, _ in self.also_bought(item_id, CANDIDATES // 2)],
+            [i for i, _ in self.similar(item_id, CANDIDATES // 2)]
+            if self.backend.vector(item_id) is not None
+            else [],
+        ]
+        names = ["collaborative", "content"]
+        fused = reciprocal_rank_fusion(
+            [[i for i in ranking if i not in exclude] for ranking in rankings],
+            weights=[COLLABORATIVE_WEIGHT, CONTENT_WEIGHT],
+        )
+        return [
+            Recommendation(
+                candidate,
+                score,
+                [n for n, r in zip(names, rankings, strict=True) if candidate in r],
+            )
+            for candidate, score in fused[:top_k]
+        ]
