@@ -127,3 +127,83 @@ class Shopper:
         response = self.client.get(f"/api/users/me/recommendations?k={k}")
         assert response.status_code == 200, response.data
         return [r["item_id"] for r in response.get_json()["results"]]
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The session's shop served over HTTP on a free loopback port."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+CATEGORY_PRODUCTS = [
+    # (item_id, title, category, brand, price, rating_avg, rating_count)
+    ("M1", "Blue Enamel Mug", "Home > Kitchen > Mugs", "Acme", 6.5, 4.6, 31),
+    ("M2", "Owl Tea Mug", "Home > Kitchen > Mugs", "Hootware", 4.0, 3.9, 12),
+    ("T1", "Floral China Teapot", "Home > Kitchen > Teapots", "Acme", 18.0, 4.2, 8),
+    ("L1", "White Metal Lantern", "Home > Lighting", "Glow", 3.75, 4.8, 50),
+    ("L2", "Star Fairy Lights", "Home > Lighting", "Glow", 9.95, None, 0),
+    ("G1", "Wooden Bird Feeder", "Garden", "GreenCo", 12.0, 4.1, 5),
+    ("G2", "Zinc Watering Can", "Garden > Tools", "GreenCo", 22.0, 3.5, 2),
+    ("X1", "Mystery Gift Box", "", "", 10.0, None, 0),
+]
+
+
+@pytest.fixture(scope="session")
+def category_settings(tmp_path_factory, embedder) -> Settings:
+    """A tiny catalog with category paths and brands, indexed and trained."""
+    from indexer.catalog import Interaction, Product
+    from indexer.config import make_backend
+    from indexer.store import CatalogStore
+
+    data_dir = tmp_path_factory.mktemp("categories")
+    settings = Settings(data_dir=str(data_dir), search_backend="embedded")
+    products = [
+        Product(
+            item_id,
+            title,
+            category=category,
+            brand=brand,
+            price=price,
+            rating_avg=rating,
+            rating_count=count,
+        )
+        for item_id, title, category, brand, price, rating, count in CATEGORY_PRODUCTS
+    ]
+    # Three baskets: mugs with the teapot twice, the lantern with fairy lights
+    # twice, and one of everything garden.
+    baskets = [("a", ["M1", "T1", "L1"]), ("b", ["M1", "T1"]), ("c", ["L1", "L2"])]
+    baskets += [("d", ["L1", "L2", "G1"]), ("e", ["G1", "G2"])]
+    interactions = [
+        Interaction(user, item_id, "purchase", 1.0, 1_700_000_000.0 + n)
+        for n, (user, items) in enumerate(baskets)
+        for item_id in items
+    ]
+    vectors, _ = embedder.embed_products(products)
+    backend = make_backend(settings)
+    backend.build(products, vectors)
+    store = CatalogStore(settings.catalog_path)
+    try:
+        store.replace_catalog(products, interactions)
+        store.set_meta("loaded_at", "1")
+    finally:
+        store.close()
+    train_models(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def category_app(category_settings, embedder):
+    from web import create_app
+
+    return create_app(
+        category_settings, embedder=embedder, test_config={"TESTING": True}
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import re
 import sqlite3
 
 import pytest
 
-from .conftest import Shopper
+from .conftest import Shopper, csrf_token
 
 _emails = (f"shopper{n}@example.com" for n in itertools.count())
 
@@ -179,3 +180,221 @@ def test_default_secret_key_refused_outside_development(shop_settings):
     production = shop_settings.with_overrides(environment="production")
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app(production, test_config={"TESTING": True})
+
+
+# The shop front's pages
+
+
+def test_cards_show_price_rating_and_a_like_button(client):
+    page = client.get("/search?q=lantern").data.decode()
+    card = page[page.index('<article class="card">') :]
+    card = card[: card.index("</article>")]
+    assert "£" in card
+    assert "Not rated yet" in card or "out of 5" in card
+    assert 'aria-label="Log in to like' in card
+    assert 'class="placeholder"' in card
+
+
+def test_search_has_facets_sorting_and_pages(client):
+    page = client.get("/search?q=lantern").data.decode()
+    assert "Sort by" in page
+    for label in ("Best match", "Price: low to high", "Price: high to low"):
+        assert label in page
+    assert "Under £1" in page
+    assert 'rel="next"' in page
+    second = client.get("/search?q=lantern&page=2")
+    assert b"Page 2 of" in second.data
+
+
+def card_prices(page: str) -> list[float]:
+    found = re.findall(r'price">£([\d.,]+)', page)
+    return [float(price.replace(",", "")) for price in found]
+
+
+def test_a_price_facet_narrows_and_can_be_removed(client):
+    page = client.get("/search?q=lantern&price_min=2&price_max=4.99").data.decode()
+    assert 'class="chip"' in page
+    prices = card_prices(page)
+    assert prices and all(2 <= p <= 4.99 for p in prices)
+
+
+def test_sorting_by_price(client):
+    page = client.get("/search?q=lantern&sort=price_desc").data.decode()
+    prices = card_prices(page)
+    assert prices == sorted(prices, reverse=True)
+
+
+def test_an_empty_result_offers_alternatives(client):
+    page = client.get("/search?q=lantern+zzzqqq&mode=keyword&rating_min=5")
+    assert page.status_code == 200
+    text = page.data.decode()
+    assert "Nothing matched" in text
+    assert "Try instead" in text
+    assert "without filters" in text
+    assert "Popular right now" in text
+
+
+def test_unknown_search_parameters_are_ignored_by_the_page(client):
+    assert client.get("/search?q=lantern&utm_source=mail").status_code == 200
+
+
+def test_browse_without_categories_lists_every_product(client):
+    page = client.get("/browse")
+    assert page.status_code == 200
+    text = page.data.decode()
+    assert "All products" in text
+    assert "Categories" not in text  # the sample has none: no category UI
+    assert text.count('class="card"') == 20
+    assert client.get("/browse?category=Nope").status_code == 404
+
+
+def test_product_page_has_every_list(client):
+    page = client.get("/product/71053").data.decode()
+    for title in (
+        "Frequently bought together",
+        "Similar products",
+        "Customers also bought",
+    ):
+        assert title in page
+
+
+def test_home_rails_for_a_shopper(client, shopper):
+    shopper.like("22086")
+    client.get("/product/71053")
+    home = client.get("/").data.decode()
+    assert "Picked for you" in home
+    assert "Because you liked Paper Chain Kit 50&#39;s Christmas" in home
+    assert "Recently viewed" in home
+    assert 'class="reason"' in home
+    assert (
+        'aria-pressed="true"'
+        not in home.split("Picked for you")[1].split("Because you liked")[0]
+    )
+
+
+def test_liking_from_a_card_goes_back_where_it_was(client, shopper):
+    token = csrf_token(client, "/search?q=lantern")
+    response = client.post(
+        "/product/71053/like",
+        data={"csrf_token": token, "liked": "1", "next": "/search?q=lantern"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/search?q=lantern"
+    evil = client.post(
+        "/product/71053/like",
+        data={"csrf_token": token, "liked": "1", "next": "https://evil.example/"},
+    )
+    assert evil.headers["Location"] == "/"
+
+
+def test_my_ratings_and_likes_with_undo(app, client, shopper):
+    shopper.rate("71053", 4)
+    shopper.like("22086")
+    page = client.get("/account").data.decode()
+    assert "White Metal Lantern" in page and "Paper Chain Kit" in page
+
+    token = csrf_token(client, "/account")
+    client.post("/account/ratings/71053/remove", data={"csrf_token": token})
+    db = app.extensions["shop"].db
+    user = db.user_by_email(shopper.email)
+    assert db.rating_of(user.id, "71053") is None
+    assert "Your rating was removed." in client.get("/account").data.decode()
+    client.post("/account/undo", data={"csrf_token": token})
+    assert db.rating_of(user.id, "71053") == 4
+
+    client.post("/account/likes/22086/remove", data={"csrf_token": token})
+    assert db.likes(user.id) == []
+    client.post("/account/undo", data={"csrf_token": token})
+    assert db.likes(user.id) == ["22086"]
+    again = client.post(
+        "/account/undo", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert b"nothing to undo" in again.data
+
+
+def test_error_pages_say_what_to_do(client):
+    page = client.get("/product/NO-SUCH")
+    assert page.status_code == 404
+    assert b"go to the home page" in page.data
+    assert b"Traceback" not in page.data
+
+
+# A catalog with categories
+
+
+@pytest.fixture()
+def category_client(category_app):
+    return category_app.test_client()
+
+
+def test_home_lists_top_categories(category_client):
+    page = category_client.get("/").data.decode()
+    assert 'aria-label="Categories"' in page
+    assert "/browse?category=Home" in page and "/browse?category=Garden" in page
+
+
+def test_a_category_page_holds_its_descendants(category_client):
+    page = category_client.get("/browse?category=Home").data.decode()
+    titles = re.findall(r"<h3>([^<]+)</h3>", page)
+    assert sorted(titles) == sorted(
+        [
+            "Blue Enamel Mug",
+            "Owl Tea Mug",
+            "Floral China Teapot",
+            "White Metal Lantern",
+            "Star Fairy Lights",
+        ]
+    )
+    # Sub-categories as a facet, with counts
+    assert re.search(r"Kitchen</a> <span class=\"count\">3", page)
+    assert re.search(r"Lighting</a> <span class=\"count\">2", page)
+    # Breadcrumbs
+    deep = category_client.get("/browse?category=Home+%3E+Kitchen+%3E+Mugs")
+    crumbs = deep.data.decode().split('aria-label="Breadcrumb"')[1].split("</nav>")[0]
+    assert re.findall(r">([A-Za-z ]+)</(?:a|span)>", crumbs) == [
+        "Home",
+        "All products",
+        "Home",
+        "Kitchen",
+        "Mugs",
+    ]
+
+
+def test_a_category_page_filters_and_sorts_like_search(category_client):
+    page = category_client.get(
+        "/browse?category=Home&brand=Acme&sort=price_desc"
+    ).data.decode()
+    assert re.findall(r"<h3>([^<]+)</h3>", page) == [
+        "Floral China Teapot",
+        "Blue Enamel Mug",
+    ]
+    rated = category_client.get("/browse?category=Home&rating_min=4.5").data.decode()
+    assert re.findall(r"<h3>([^<]+)</h3>", rated) == [
+        "Blue Enamel Mug",
+        "White Metal Lantern",
+    ]
+    assert 'class="chip"' in rated
+
+
+def test_search_facets_offer_categories_and_brands(category_client):
+    page = category_client.get("/search?q=mug&mode=keyword").data.decode()
+    assert "Home &gt; Kitchen &gt; Mugs" in page
+    assert "Acme" in page
+    narrowed = category_client.get(
+        "/search?q=mug&mode=keyword&category=Home+%3E+Kitchen"
+    ).data.decode()
+    assert "Owl Tea Mug" in narrowed
+
+
+def test_suggestions_include_categories(category_app):
+    body = category_app.test_client().get("/api/suggest?q=kit").get_json()
+    assert {"text": "Home > Kitchen", "kind": "category", "item_id": None} in body[
+        "suggestions"
+    ]
+
+
+def test_product_breadcrumbs_follow_its_category(category_client):
+    page = category_client.get("/product/M1").data.decode()
+    crumbs = page.split('aria-label="Breadcrumb"')[1].split("</nav>")[0]
+    assert "/browse?category=Home+%3E+Kitchen+%3E+Mugs" in crumbs
+    assert "Blue Enamel Mug" in crumbs

@@ -60,6 +60,7 @@ def create_app(
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=64 * 1024,
     )
     if test_config:
         app.config.update(test_config)
@@ -72,10 +73,11 @@ def create_app(
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to see that page."
 
-    from web import api, auth, shop
+    from web import account, api, auth, shop
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(shop.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     api.register_error_handlers(app)

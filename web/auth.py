@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
+import time
 from urllib.parse import urlsplit
 
 from flask import (
@@ -12,6 +15,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
@@ -20,10 +24,22 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from web import login_manager
 from web.db import User
 
+log = logging.getLogger(__name__)
+
 bp = Blueprint("auth", __name__)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
+MAX_NAME = 100
+MAX_PASSWORD = 1024
+
+# Failed logins are counted in the shop database rather than in memory, so
+# that every gunicorn worker and a restarted server see the same count.
+LOGIN_WINDOW_SECONDS = 300
+# Per account: a password guesser gets five tries in five minutes.
+MAX_FAILURES_PER_EMAIL = 5
+# Per client address: higher, as a household or an office shares one address.
+MAX_FAILURES_PER_ADDRESS = 20
 
 
 class ShopUser(UserMixin):
@@ -71,9 +87,9 @@ def register():
         form = {"email": email, "name": name}
         if not EMAIL.match(email):
             errors.append("Enter a valid email address.")
-        if not name:
-            errors.append("Enter your name.")
-        if len(password) < MIN_PASSWORD:
+        if not name or len(name) > MAX_NAME:
+            errors.append(f"Enter your name (at most {MAX_NAME} characters).")
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
             errors.append(f"Choose a password of at least {MIN_PASSWORD} characters.")
         if not errors:
             db = current_app.extensions["shop"].db
@@ -91,20 +107,61 @@ def register():
     return render_template("register.html", errors=errors, form=form), status
 
 
+def throttle_keys(email: str) -> list[tuple[str, int]]:
+    """What failed logins are counted by, each with its limit."""
+    config = current_app.config
+    return [
+        (
+            f"email:{email}",
+            config.get("LOGIN_MAX_FAILURES_PER_EMAIL", MAX_FAILURES_PER_EMAIL),
+        ),
+        (
+            f"address:{request.remote_addr}",
+            config.get("LOGIN_MAX_FAILURES_PER_ADDRESS", MAX_FAILURES_PER_ADDRESS),
+        ),
+    ]
+
+
+def locked_out_for(email: str) -> int:
+    """Seconds until another login attempt is allowed; 0 when it is now."""
+    db = current_app.extensions["shop"].db
+    db.prune_login_failures(time.time() - LOGIN_WINDOW_SECONDS)
+    wait = 0.0
+    for key, limit in throttle_keys(email):
+        count, oldest = db.login_failures(key, LOGIN_WINDOW_SECONDS)
+        if count >= limit and oldest is not None:
+            wait = max(wait, oldest + LOGIN_WINDOW_SECONDS - time.time())
+    return math.ceil(wait) if wait > 0 else 0
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Log in with email and password."""
     error = None
+    status = 200
     email = ""
     if request.method == "POST":
-        email = request.form.get("email", "").strip().lower()
-        password = request.form.get("password", "")
-        user = current_app.extensions["shop"].db.user_by_email(email)
+        email = request.form.get("email", "").strip().lower()[:254]
+        password = request.form.get("password", "")[:MAX_PASSWORD]
+        db = current_app.extensions["shop"].db
+        wait = locked_out_for(email)
+        if wait:
+            minutes = max(1, math.ceil(wait / 60))
+            log.warning("login throttled for %s from %s", email, request.remote_addr)
+            error = (
+                "Too many failed attempts. Wait "
+                f"{minutes} minute{'s' if minutes != 1 else ''} and try again."
+            )
+            response = render_template("login.html", error=error, email=email)
+            return response, 429, {"Retry-After": str(wait)}
+        user = db.user_by_email(email)
         if user and check_password_hash(user.password_hash, password):
+            db.clear_login_failures(f"email:{email}")
             login_user(ShopUser(user), remember=bool(request.form.get("remember")))
             return redirect(safe_next(request.args.get("next")))
+        db.record_login_failure([key for key, _limit in throttle_keys(email)])
         error = "That email and password don't match an account."
-    status = 401 if error else 200
+        status = 401
     return render_template("login.html", error=error, email=email), status
 
 
@@ -113,6 +170,7 @@ def login():
 def logout():
     """Log out and go home."""
     logout_user()
+    session.pop("undo", None)
     flash("You are logged out.")
     return redirect(url_for("shop.home"))
 

@@ -6,6 +6,9 @@ database runs in WAL mode, so a crash loses no feedback.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
 import sqlite3
 import threading
 import time
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 
 from indexer.catalog import Interaction
 from recs.collaborative import event_strength
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -41,6 +46,19 @@ CREATE TABLE IF NOT EXISTS views (
     ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS views_user ON views(user_id, ts);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_used_at REAL
+);
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures(key, ts);
 """
 
 # Shop accounts appear in the interaction history under this prefix, apart
@@ -54,6 +72,23 @@ class User:
     email: str
     name: str
     password_hash: str
+
+
+@dataclass
+class ApiToken:
+    id: int
+    name: str
+    created_at: float
+    last_used_at: float | None
+
+
+def token_digest(token: str) -> str:
+    """What is stored of an API token: its SHA-256.
+
+    A token is 256 random bits, so a fast hash is enough; a slow password
+    hash protects guessable secrets, which a token is not.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class ShopDatabase:
@@ -145,6 +180,33 @@ class ShopDatabase:
         ).fetchone()
         return row[0] if row else None
 
+    def remove_rating(self, user_id: int, item_id: str) -> int | None:
+        """Delete one rating; returns the stars it had, None when there was none."""
+        stars = self.rating_of(user_id, item_id)
+        with self.connection as db:
+            db.execute(
+                "DELETE FROM ratings WHERE user_id = ? AND item_id = ?",
+                (user_id, item_id),
+            )
+        return stars
+
+    def ratings(self, user_id: int) -> list[tuple[str, int, float]]:
+        """``(item_id, stars, ts)`` of every rating, newest first."""
+        rows = self.connection.execute(
+            "SELECT item_id, stars, ts FROM ratings WHERE user_id = ? ORDER BY ts DESC",
+            (user_id,),
+        )
+        return list(rows)
+
+    def recent_views(self, user_id: int, limit: int) -> list[str]:
+        """Products the shopper viewed, most recent first, each once."""
+        rows = self.connection.execute(
+            "SELECT item_id FROM views WHERE user_id = ? GROUP BY item_id "
+            "ORDER BY MAX(ts) DESC LIMIT ?",
+            (user_id, limit),
+        )
+        return [item_id for (item_id,) in rows]
+
     def likes(self, user_id: int) -> list[str]:
         rows = self.connection.execute(
             "SELECT item_id FROM likes WHERE user_id = ? ORDER BY ts DESC", (user_id,)
@@ -188,3 +250,75 @@ class ShopDatabase:
             Interaction(f"{SHOP_USER_PREFIX}{user_id}", item_id, kind, weight, ts)
             for user_id, item_id, kind, weight, ts in rows
         ]
+
+    # API tokens
+
+    def create_token(self, user_id: int, name: str) -> str:
+        """A new API token for ``user_id``; only its digest is kept."""
+        token = secrets.token_urlsafe(32)
+        with self.connection as db:
+            db.execute(
+                "INSERT INTO api_tokens (user_id, token_hash, name, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (user_id, token_digest(token), name, time.time()),
+            )
+        return token
+
+    def user_by_token(self, token: str) -> User | None:
+        digest = token_digest(token)
+        row = self.connection.execute(
+            "SELECT users.id, email, users.name, password_hash FROM api_tokens "
+            "JOIN users ON users.id = api_tokens.user_id WHERE token_hash = ?",
+            (digest,),
+        ).fetchone()
+        if row is None:
+            return None
+        with self.connection as db:
+            db.execute(
+                "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?",
+                (time.time(), digest),
+            )
+        return User(*row)
+
+    def tokens(self, user_id: int) -> list[ApiToken]:
+        rows = self.connection.execute(
+            "SELECT id, name, created_at, last_used_at FROM api_tokens "
+            "WHERE user_id = ? ORDER BY created_at DESC",
+            (user_id,),
+        )
+        return [ApiToken(*row) for row in rows]
+
+    def revoke_token(self, user_id: int, token_id: int) -> bool:
+        """Delete one of ``user_id``'s own tokens; False when it is not theirs."""
+        with self.connection as db:
+            cursor = db.execute(
+                "DELETE FROM api_tokens WHERE id = ? AND user_id = ?",
+                (token_id, user_id),
+            )
+        return cursor.rowcount > 0
+
+    # Login throttling
+
+    def record_login_failure(self, keys: list[str]) -> None:
+        now = time.time()
+        with self.connection as db:
+            db.executemany(
+                "INSERT INTO login_failures VALUES (?, ?)", ((k, now) for k in keys)
+            )
+
+    def login_failures(self, key: str, window: float) -> tuple[int, float | None]:
+        """Failures for ``key`` in the last ``window`` seconds, and the oldest."""
+        count, oldest = self.connection.execute(
+            "SELECT COUNT(*), MIN(ts) FROM login_failures WHERE key = ? AND ts > ?",
+            (key, time.time() - window),
+        ).fetchone()
+        return count, oldest
+
+    def clear_login_failures(self, key: str) -> None:
+        with self.connection as db:
+            db.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+
+    def prune_login_failures(self, older_than: float) -> None:
+        """Drop failures recorded before ``older_than`` (seconds since the epoch)."""
+        with self.connection as db:
+            db.execute("DELETE FROM login_failures WHERE ts < ?", (older_than,))

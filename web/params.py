@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from indexer.search.base import (
@@ -12,9 +13,16 @@ from indexer.search.base import (
     SearchRequest,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_PER_PAGE = 100
 MAX_TOP_K = 100
 MAX_QUERY_LENGTH = 500
+MAX_SUGGEST = 20
+MAX_SUGGEST_LENGTH = 100
+MAX_ITEM_ID_LENGTH = 100
+FEEDBACK_FIELDS = ("item_id", "kind", "stars")
+FEEDBACK_KINDS = ("like", "unlike", "rating")
 SEARCH_PARAMS = (
     "q",
     "mode",
@@ -39,6 +47,7 @@ class BadParameter(ValueError):
 
 
 def integer(args: Mapping, name: str, default: int, low: int, high: int) -> int:
+    """A whole number between ``low`` and ``high``; ``default`` when absent."""
     raw = args.get(name)
     if raw in (None, ""):
         return default
@@ -52,6 +61,7 @@ def integer(args: Mapping, name: str, default: int, low: int, high: int) -> int:
 
 
 def number(args: Mapping, name: str, low: float, high: float) -> float | None:
+    """A finite number between ``low`` and ``high``; None when absent."""
     raw = args.get(name)
     if raw in (None, ""):
         return None
@@ -65,6 +75,7 @@ def number(args: Mapping, name: str, low: float, high: float) -> float | None:
 
 
 def choice(args: Mapping, name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of ``choices``; ``default`` when absent."""
     value = args.get(name) or default
     if value not in choices:
         raise BadParameter(name, f"must be one of {', '.join(choices)}, got {value!r}")
@@ -72,11 +83,13 @@ def choice(args: Mapping, name: str, choices: tuple[str, ...], default: str) -> 
 
 
 def reject_unknown(args: Mapping, known: tuple[str, ...]) -> None:
+    """Refuse a parameter (or JSON field) not in ``known``, naming it."""
     unknown = sorted(set(args) - set(known))
     if unknown:
         raise BadParameter(
             unknown[0],
-            f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}",
+            f"unknown parameter(s) {', '.join(unknown)}; "
+            f"known: {', '.join(known) or 'none'}",
         )
 
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 
 from indexer.catalog import Product
 from indexer.config import Settings, make_backend
 from indexer.embeddings import Embedder
 from indexer.search.base import SearchRequest, SearchResponse
+from indexer.store import CatalogStore
+from recs.baskets import BasketIndex
 from recs.model_store import ModelStore
 from recs.recommender import Recommender
+from web.catalog import CatalogView, Suggestion
 from web.db import ShopDatabase
+
+# How often the catalog store is asked whether a new catalog was loaded.
+CATALOG_CHECK_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +41,17 @@ class ShopServices:
         self._lock = threading.Lock()
         self._model_version: str | None = None
         self._recommender = Recommender(self.backend, None)
+        self._catalog_lock = threading.Lock()
+        self._catalog_loaded_at: str | None = None
+        self._catalog_checked = 0.0
+        self._catalog_view: CatalogView | None = None
+        self._baskets: BasketIndex | None = None
 
     def warm_up(self) -> None:
         """Load the embedding model and trained models before the first request."""
         self.embedder.encode_query("warm up")
         self.recommender  # noqa: B018 - loads the models
+        self.baskets  # noqa: B018 - counts the baskets
 
     @property
     def recommender(self) -> Recommender:
@@ -73,3 +87,75 @@ class ShopServices:
 
     def product(self, item_id: str) -> Product | None:
         return self.backend.fetch([item_id]).get(item_id)
+
+    # The catalog of record, for browsing and baskets
+
+    def _refresh_catalog(self) -> None:
+        """Rebuild the catalog view and basket counts after a new load."""
+        now = time.monotonic()
+        if self._catalog_view is not None and (
+            now - self._catalog_checked < CATALOG_CHECK_SECONDS
+        ):
+            return
+        with self._catalog_lock:
+            if self._catalog_view is not None and (
+                now - self._catalog_checked < CATALOG_CHECK_SECONDS
+            ):
+                return
+            self._catalog_checked = now
+            if not os.path.exists(self.settings.catalog_path):
+                self._catalog_view = CatalogView([])
+                self._baskets = BasketIndex.from_interactions([])
+                return
+            store = CatalogStore(self.settings.catalog_path)
+            try:
+                loaded_at = store.get_meta("loaded_at")
+                if loaded_at == self._catalog_loaded_at and self._catalog_view:
+                    return
+                started = time.perf_counter()
+                self._catalog_view = CatalogView(store.products())
+                self._baskets = BasketIndex.from_interactions(store.interactions())
+                self._catalog_loaded_at = loaded_at
+            finally:
+                store.close()
+            log.info(
+                "catalog view and basket counts built in %.1fs",
+                time.perf_counter() - started,
+            )
+
+    @property
+    def catalog(self) -> CatalogView:
+        self._refresh_catalog()
+        return self._catalog_view
+
+    @property
+    def baskets(self) -> BasketIndex:
+        self._refresh_catalog()
+        return self._baskets
+
+    def bought_together(self, item_id: str, top_k: int) -> list[tuple[str, int]]:
+        """Available products most often in the same basket as ``item_id``."""
+        pairs = self.baskets.bought_together(item_id, top_k * 2)
+        products = self.backend.fetch([i for i, _ in pairs])
+        return [(i, n) for i, n in pairs if i in products and products[i].available][
+            :top_k
+        ]
+
+    def suggest(self, prefix: str, limit: int) -> list[Suggestion]:
+        """Categories and titles for a half-typed query; a keyword search fills
+        up the list when few titles start with what was typed."""
+        suggestions = self.catalog.suggest(prefix, limit)
+        if len(suggestions) < limit and len(prefix.strip()) >= 3:
+            response = self.backend.search(
+                SearchRequest(prefix, mode="keyword", per_page=limit)
+            )
+            known = {s.item_id for s in suggestions}
+            products = self.products([hit.item_id for hit in response.hits])
+            for product in products:
+                if len(suggestions) >= limit:
+                    break
+                if product.item_id not in known:
+                    suggestions.append(
+                        Suggestion(product.title, "product", product.item_id)
+                    )
+        return suggestions
