@@ -379,7 +379,6 @@ def browse():
         chips=active_filters(args, keep_category=True),
         sorts=(("relevance", "Most popular"), *SORT_LABELS[1:]),
         args=args,
-        has_categories=catalog.has_categories,
         likes=my_likes(),
     )
 
@@ -391,10 +390,12 @@ def product(item_id: str):
     found = shop.product(item_id)
     if found is None:
         abort(404, "That product isn't in the catalog (any more).")
-    similar = shop.products([i for i, _ in shop.recommender.similar(item_id, 8)])
+    similar = shop.products(
+        [i for i, _ in shop.recommender.similar(item_id, SMALL_RAIL)]
+    )
     together = shop.products([i for i, _ in shop.bought_together(item_id, 4)])
     also_bought = shop.products(
-        [i for i, _ in shop.recommender.also_bought(item_id, 8)]
+        [i for i, _ in shop.recommender.also_bought(item_id, SMALL_RAIL)]
     )
     my_rating = liked = None
     if current_user.is_authenticated:

@@ -4,7 +4,7 @@
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content;
 
   async function feedback(body) {
-    const response = await fetch("/api/users/me/feedback", {
+    const response = await fetch(document.body.dataset.feedback, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
       credentials: "same-origin",
