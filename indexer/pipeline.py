@@ -16,6 +16,7 @@ from indexer.search.base import SearchBackend
 from indexer.sources import IngestError
 from indexer.store import CatalogStore
 from recs.collaborative import CollaborativeModel, TrainingParams
+from recs.interactions import InteractionColumns
 from recs.model_store import ModelStore
 from recs.popularity import popularity, trending
 
@@ -146,7 +147,8 @@ def load_catalog(
         # Read, clean and merge every file
         read = read_sources(paths, mapping)
         products = read.products
-        counts = popularity(read.interactions)
+        columns = InteractionColumns.from_interactions(read.interactions)
+        counts = popularity(columns)
         for product in products:
             product.popularity = float(counts.get(product.item_id, 0))
 
@@ -166,15 +168,18 @@ def load_catalog(
 
         # Index, then commit the catalog
         info = backend.build(products, vectors)
+        loaded_at = str(time.time())
         changes = store.apply_catalog(
             products,
             read.interactions,
             meta={
                 "source": os.pathsep.join(os.path.abspath(p) for p in paths),
                 "source_sha256": sources_fingerprint(paths, mapping, keep_missing),
-                "loaded_at": str(time.time()),
+                "loaded_at": loaded_at,
             },
         )
+        # A columnar copy of the history, so training need not decode it again.
+        columns.save(interactions_snapshot(settings), loaded_at)
     finally:
         store.close()
     report = LoadReport(
@@ -224,6 +229,11 @@ def is_loaded(
     return stored == sources_fingerprint(paths, mapping, keep_missing)
 
 
+def interactions_snapshot(settings: Settings) -> str:
+    """Where the columnar copy of the interaction history is kept."""
+    return os.path.join(settings.data_dir, "interactions.npz")
+
+
 def train_models(
     settings: Settings,
     params: TrainingParams | None = None,
@@ -236,14 +246,25 @@ def train_models(
     """
     store = CatalogStore(settings.catalog_path)
     try:
-        items = [p.item_id for p in store.products()]
-        interactions = store.interactions() + list(extra_interactions)
+        items = store.item_ids()
+        # Columns, not objects: per-event Python costs more than the ALS fit.
+        stamp = store.get_meta("loaded_at") or ""
+        interactions = InteractionColumns.load(interactions_snapshot(settings), stamp)
+        if interactions is None:
+            interactions = InteractionColumns.from_rows(
+                store.interaction_rows(ordered=False)
+            )
     finally:
         store.close()
     if not items:
         raise IngestError(
             "the catalog is empty; load one first (python -m indexer load FILE)"
         )
+    extra = [
+        (i.user_id, i.item_id, i.kind, i.weight, i.timestamp)
+        for i in extra_interactions
+    ]
+    interactions = interactions.concat(InteractionColumns.from_rows(extra))
     model = CollaborativeModel.train(interactions, items, params)
     ranked = [item_id for item_id, _ in trending(interactions)]
     version = ModelStore(settings.models_dir).save(

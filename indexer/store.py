@@ -157,15 +157,27 @@ class CatalogStore:
         rows = self.db.execute("SELECT item_id, doc FROM products")
         return {item_id: _canonical(json.loads(doc)) for item_id, doc in rows}
 
+    def item_ids(self) -> list[str]:
+        """Every product id, in catalog order, without decoding the products."""
+        rows = self.db.execute("SELECT item_id FROM products ORDER BY item_id")
+        return [item_id for (item_id,) in rows]
+
     def products(self) -> list[Product]:
         rows = self.db.execute("SELECT doc FROM products ORDER BY item_id")
         return [Product.from_doc(json.loads(doc)) for (doc,) in rows]
 
     def interactions(self) -> list[Interaction]:
-        rows = self.db.execute(
-            "SELECT user_id, item_id, kind, weight, ts FROM interactions ORDER BY ts"
-        )
-        return [Interaction(*row) for row in rows]
+        return [Interaction(*row) for row in self.interaction_rows()]
+
+    def interaction_rows(
+        self, ordered: bool = True
+    ) -> list[tuple[str, str, str, float, float]]:
+        """``(user_id, item_id, kind, weight, ts)`` tuples, oldest first unless
+        ``ordered`` is false: the cheap form for columnar training."""
+        order = " ORDER BY ts" if ordered else ""
+        return self.db.execute(
+            "SELECT user_id, item_id, kind, weight, ts FROM interactions" + order
+        ).fetchall()
 
     def count(self, table: str) -> int:
         if table not in ("products", "interactions", "embedding_cache"):

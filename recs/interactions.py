@@ -9,6 +9,7 @@ per-event functions in ``recs.collaborative`` and ``recs.popularity``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,33 @@ from recs.collaborative import (
 )
 
 KINDS = ("purchase", "like", "rating", "view", "review")
+
+
+def _factorize(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and each value's index among them; a dict does
+    in 40 ms what ``np.unique`` on strings does in a second."""
+    first_codes: dict[str, int] = {}
+    codes = np.fromiter(
+        (first_codes.setdefault(v, len(first_codes)) for v in values),
+        dtype=np.int64,
+        count=len(values),
+    )
+    labels = np.array(list(first_codes), dtype=object)
+    order = np.argsort(labels)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return labels[order], rank[codes]
+
+
+def _merge_labels(
+    labels_a: np.ndarray, codes_a: np.ndarray, labels_b: np.ndarray, codes_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    labels, inverse = np.unique(
+        np.concatenate([labels_a.astype(str), labels_b.astype(str)]),
+        return_inverse=True,
+    )
+    codes = np.concatenate([inverse[codes_a], inverse[len(labels_a) + codes_b]])
+    return labels.astype(object), codes.astype(np.int64)
 
 
 @dataclass
@@ -62,15 +90,9 @@ class InteractionColumns:
                 empty,
             )
         user_ids, item_ids, kinds, weights, timestamps = zip(*rows, strict=True)
-        users, user_codes = np.unique(
-            np.array(user_ids, dtype=object), return_inverse=True
-        )
-        items, item_codes = np.unique(
-            np.array(item_ids, dtype=object), return_inverse=True
-        )
-        kind_names, kind_codes = np.unique(
-            np.array(kinds, dtype=object), return_inverse=True
-        )
+        users, user_codes = _factorize(user_ids)
+        items, item_codes = _factorize(item_ids)
+        kind_names, kind_codes = _factorize(kinds)
         unknown = sorted(set(kind_names) - set(KINDS))
         if unknown:
             raise ValueError(
@@ -100,6 +122,65 @@ class InteractionColumns:
 
     def __len__(self) -> int:
         return len(self.weights)
+
+    def save(self, path: str, stamp: str) -> None:
+        """Write the columns to ``path`` (``.npz``), tagged with ``stamp`` so a
+        reader can tell whether they still match their source."""
+        temporary = path + ".tmp.npz"
+        np.savez(
+            temporary,
+            users=self.users.astype(str),
+            items=self.items.astype(str),
+            user_codes=self.user_codes,
+            item_codes=self.item_codes,
+            kinds=self.kinds,
+            weights=self.weights,
+            timestamps=self.timestamps,
+            stamp=np.array(stamp),
+        )
+        os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: str, stamp: str) -> InteractionColumns | None:
+        """The columns saved at ``path`` with ``stamp``; None when the file is
+        missing or was written for another stamp."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["stamp"]) != stamp:
+                    return None
+                return cls(
+                    data["users"].astype(object),
+                    data["items"].astype(object),
+                    data["user_codes"],
+                    data["item_codes"],
+                    data["kinds"],
+                    data["weights"],
+                    data["timestamps"],
+                )
+        except (FileNotFoundError, KeyError, ValueError, OSError):
+            return None
+
+    def concat(self, other: InteractionColumns) -> InteractionColumns:
+        """These events and ``other``'s, with their id labels merged."""
+        if not len(other):
+            return self
+        if not len(self):
+            return other
+        users, user_codes = _merge_labels(
+            self.users, self.user_codes, other.users, other.user_codes
+        )
+        items, item_codes = _merge_labels(
+            self.items, self.item_codes, other.items, other.item_codes
+        )
+        return InteractionColumns(
+            users,
+            items,
+            user_codes,
+            item_codes,
+            np.concatenate([self.kinds, other.kinds]),
+            np.concatenate([self.weights, other.weights]),
+            np.concatenate([self.timestamps, other.timestamps]),
+        )
 
     def strengths(self) -> np.ndarray:
         """``event_strength`` of every event at once; negative is a dislike."""

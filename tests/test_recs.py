@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,40 @@ def test_unknown_kind_in_columns_is_refused():
 
     with pytest.raises(ValueError, match="teleport"):
         InteractionColumns.from_rows([("u", "i", "teleport", 1.0, 0.0)])
+
+
+def test_columns_round_trip_and_merge(tmp_path, retail_sample):
+    from recs.interactions import InteractionColumns, confidence_matrix
+
+    events = retail_sample.interactions[:3000]
+    extra = [
+        Interaction("shop:7", events[0].item_id, "like", 1, 9.0),
+        Interaction("shop:7", "NEW-ITEM", "rating", 5, 9.0),
+    ]
+    columns = InteractionColumns.from_interactions(events)
+    path = str(tmp_path / "interactions.npz")
+    columns.save(path, "stamp-1")
+    assert InteractionColumns.load(path, "stamp-2") is None
+    loaded = InteractionColumns.load(path, "stamp-1")
+    merged = loaded.concat(InteractionColumns.from_interactions(extra))
+    direct = InteractionColumns.from_interactions(events + extra)
+    items = sorted({e.item_id for e in events + extra})
+    a, users_a = confidence_matrix(merged, items)
+    b, users_b = confidence_matrix(direct, items)
+    assert users_a == users_b
+    assert (a != b).nnz == 0
+
+
+def test_training_uses_the_snapshot_and_the_shop_feedback(shop_settings, tmp_path):
+    import shutil
+
+    from indexer.pipeline import interactions_snapshot, train_models
+    from recs.model_store import ModelStore
+
+    copy = shop_settings.with_overrides(data_dir=str(tmp_path / "shop"))
+    shutil.copytree(shop_settings.data_dir, copy.data_dir, symlinks=True)
+    assert os.path.exists(interactions_snapshot(copy))
+    feedback = [Interaction("shop:99", "71053", "rating", 5, 1e9)]
+    train_models(copy, TrainingParams(iterations=2), feedback)
+    model = ModelStore(copy.models_dir).load().collaborative
+    assert "shop:99" in model.user_index
