@@ -106,14 +106,30 @@ def bench_ingest(repeats: int) -> tuple[str, dict]:
     model_time, _ = median_time(lambda: embedder.encode(texts), repeats)
     model_rate = len(texts) / model_time
 
-    # The whole path: read, clean, embed, index, store; no cache.
+    # The indexing path: embed (no cache), index, store, from products.
+    def index_path():
+        data_dir = os.path.join(OUT, "ingest-path")
+        shutil.rmtree(data_dir, ignore_errors=True)
+        os.makedirs(data_dir)
+        settings = settings_for(data_dir)
+        store = CatalogStore(settings.catalog_path)
+        vectors, _ = embedder.embed_products(retail.products, store)
+        make_backend(settings).build(retail.products, vectors)
+        store.apply_catalog(retail.products, retail.interactions, meta={})
+        store.close()
+
+    path_time, _ = median_time(index_path, repeats)
+    pipeline_rate = n_products / path_time
+
+    # The whole load from the raw export: parsing 541,909 invoice lines too.
+    read_time, _ = median_time(lambda: load_online_retail(RETAIL_FULL), repeats)
+
     def first_load():
         data_dir = os.path.join(OUT, "ingest")
         shutil.rmtree(data_dir, ignore_errors=True)
         return load_catalog(settings_for(data_dir), RETAIL_FULL, embedder)
 
     load_time, _ = median_time(first_load, repeats)
-    pipeline_rate = n_products / load_time
 
     # Unchanged products again: reindex from the store, vectors from the cache.
     data_dir = os.path.join(OUT, "ingest")
@@ -135,16 +151,30 @@ def bench_ingest(repeats: int) -> tuple[str, dict]:
     rows = [
         ["model encode alone (reference)", len(texts), model_time, model_rate, 1.0],
         [
-            "load: read, clean, embed, index",
+            "indexing path: embed, index, store",
             n_products,
-            load_time,
+            path_time,
             pipeline_rate,
             pipeline_rate / model_rate,
         ],
+        [
+            "parse the raw export alone (541,909 lines)",
+            n_products,
+            read_time,
+            n_products / read_time,
+            n_products / read_time / model_rate,
+        ],
+        [
+            "whole load from the raw export",
+            n_products,
+            load_time,
+            n_products / load_time,
+            n_products / load_time / model_rate,
+        ],
     ]
     text = table(
-        "Ingest, full retail catalog: pipeline against the model's own rate "
-        "(target 0.8 or better)",
+        "Ingest, full retail catalog: the indexing path against the model's own "
+        "rate (target 0.8 or better)",
         ["step", "products", "median s", "products/s", "ratio to model"],
         rows,
     )
@@ -362,24 +392,42 @@ def serve_and_measure(
 
 
 def raw_es_rows(alias: str, queries: list[str], seconds: float) -> list[list]:
-    """The msearch bodies the app sends, sent straight to Elasticsearch."""
+    """What the app sends Elasticsearch for each search, sent to it directly:
+    the msearch body, and for hybrid searches the mget of the page."""
     from indexer.embeddings import Embedder
     from indexer.search.base import SearchRequest
-    from indexer.search.elastic import ElasticsearchBackend
+    from indexer.search.elastic import SOURCE_EXCLUDES, ElasticsearchBackend
 
     backend = ElasticsearchBackend(es_url(), alias)
     embedder = Embedder()
     rows = []
-    path = "/_msearch"
+    ndjson = {"Content-Type": "application/x-ndjson"}
     for name, mode in (("hybrid search", "hybrid"), ("keyword search", "keyword")):
         batch = []
         for q in queries:
             vector = embedder.encode_query(q) if mode == "hybrid" else None
-            body = backend.search_body(SearchRequest(q, mode=mode), vector)
-            ndjson = "".join(json.dumps(line) + "\n" for line in body)
-            batch.append(
-                ["POST", path, ndjson, {"Content-Type": "application/x-ndjson"}]
-            )
+            request = SearchRequest(q, mode=mode)
+            body = backend.search_body(request, vector)
+            steps = [
+                [
+                    "POST",
+                    "/_msearch",
+                    "".join(json.dumps(x) + "\n" for x in body),
+                    ndjson,
+                ]
+            ]
+            if len(body) > 2:  # two rankings fused: the app then fetches the page
+                ids = [h.item_id for h in backend.search(request, vector).hits]
+                path = f"/{alias}/_mget?_source_excludes={','.join(SOURCE_EXCLUDES)}"
+                steps.append(
+                    [
+                        "POST",
+                        path,
+                        json.dumps({"ids": ids}),
+                        {"Content-Type": "application/json"},
+                    ]
+                )
+            batch.append(steps)
         for concurrency in (1, 16):
             result = load(es_url(), batch, concurrency, seconds)
             rows.append(

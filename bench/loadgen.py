@@ -1,7 +1,9 @@
 """A closed-loop HTTP load generator, run in its own process.
 
 Reads a JSON job on stdin: ``{"base": url, "requests": [[method, path, body,
-headers], ...], "concurrency": n, "seconds": s, "warmup": s}``; each client
+headers], ...], "concurrency": n, "seconds": s, "warmup": s}``; an entry may
+also be a list of such requests, sent one after the other and timed as one
+(what an application sends for one answer). Each client
 thread keeps one connection open and walks the request list from its own
 offset. Prints one JSON line: latencies in milliseconds (p50, p95, p99),
 requests per second, and the error count.
@@ -39,14 +41,17 @@ def run(job: dict) -> dict:
             now = time.perf_counter()
             if now >= deadline:
                 break
-            method, path, body, headers = requests[position % len(requests)]
+            entry = requests[position % len(requests)]
+            steps = entry if isinstance(entry[0], list) else [entry]
             position += 1
             started = time.perf_counter()
             try:
-                connection.request(method, path, body=body, headers=headers or {})
-                response = connection.getresponse()
-                response.read()
-                ok = response.status < 400
+                ok = True
+                for method, path, body, headers in steps:
+                    connection.request(method, path, body=body, headers=headers or {})
+                    response = connection.getresponse()
+                    response.read()
+                    ok = ok and response.status < 400
             except (OSError, http.client.HTTPException):
                 ok = False
                 connection.close()
