@@ -29,7 +29,10 @@
     const button = form.querySelector("button");
     button.disabled = true;
     try {
-      const state = await feedback({ item_id: form.dataset.item, kind: like ? "like" : "unlike" });
+      const state = await feedback({
+        item_id: form.dataset.item,
+        kind: like ? "like" : "unlike",
+      });
       field.value = state.liked ? "0" : "1";
       button.setAttribute("aria-pressed", String(state.liked));
       if (button.classList.contains("wide")) {
@@ -55,14 +58,19 @@
       event.preventDefault();
       const stars = Number(button.value);
       try {
-        const state = await feedback({ item_id: form.dataset.item, kind: "rating", stars });
+        const state = await feedback({
+          item_id: form.dataset.item,
+          kind: "rating",
+          stars,
+        });
         form.querySelectorAll("button[name=stars]").forEach((b) => {
           b.classList.toggle("on", Number(b.value) <= state.rating);
           b.setAttribute("aria-pressed", String(Number(b.value) === state.rating));
         });
         const legend = form.querySelector("legend");
-        legend.textContent = `Your rating: ${state.rating} star${state.rating === 1 ? "" : "s"}`;
-        say(form, `Thanks! You rated this ${state.rating} star${state.rating === 1 ? "" : "s"}.`);
+        const label = `${state.rating} star${state.rating === 1 ? "" : "s"}`;
+        legend.textContent = `Your rating: ${label}`;
+        say(form, `Thanks! You rated this ${label}.`);
       } catch (error) {
         const hidden = document.createElement("input");
         hidden.type = "hidden";
@@ -76,7 +84,9 @@
 
   // On a phone, filters start folded away under their summary.
   if (window.matchMedia("(max-width: 760px)").matches) {
-    document.querySelectorAll("details.facets-fold").forEach((d) => d.removeAttribute("open"));
+    document
+      .querySelectorAll("details.facets-fold")
+      .forEach((fold) => fold.removeAttribute("open"));
   }
 
   // Sort menus apply on change.
