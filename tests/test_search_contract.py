@@ -223,3 +223,8 @@ def test_semantic_pages_end_with_the_neighbours(backend, embedder):
     response = backend.search(last, vector)
     assert response.total == KNN_CANDIDATES
     assert len(response.hits) == KNN_CANDIDATES - 40
+
+
+def test_neighbours_carry_their_products(backend):
+    for hit in backend.similar("71053", 5):
+        assert hit.product is not None and hit.product.item_id == hit.item_id

@@ -427,11 +427,12 @@ class ElasticsearchBackend(SearchBackend):
             index=self.alias,
             knn=self._knn_clause(vector, top_k, filters),
             size=top_k,
-            source=False,
+            source_excludes=SOURCE_EXCLUDES,
         )
         # Cosine similarity comes back as (1 + cos) / 2; report the cosine.
         return [
-            Hit(h["_id"], 2.0 * h["_score"] - 1.0) for h in response["hits"]["hits"]
+            Hit(h["_id"], 2.0 * h["_score"] - 1.0, from_es_source(h["_source"]))
+            for h in response["hits"]["hits"]
         ]
 
     def _aggregations(self) -> dict:

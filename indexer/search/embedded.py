@@ -393,7 +393,9 @@ class EmbeddedBackend(SearchBackend):
             return []
         best = np.argpartition(-scores, top_k - 1)[:top_k]
         best = best[np.argsort(-scores[best], kind="stable")]
-        return [Hit(version.ids[i], float(scores[i])) for i in best]
+        return [
+            Hit(version.ids[i], float(scores[i]), version.products[i]) for i in best
+        ]
 
     def search(
         self, request: SearchRequest, query_vector: np.ndarray | None = None
