@@ -126,7 +126,6 @@ def search():
         raise BadParameter("q", "required: the text to search for")
     search_request_ = search_request(request.args)
     response = services().search(search_request_)
-    products = services().backend.fetch([hit.item_id for hit in response.hits])
     return jsonify(
         {
             "query": search_request_.query,
@@ -135,9 +134,8 @@ def search():
             "page": search_request_.page,
             "per_page": search_request_.per_page,
             "results": [
-                product_json(products[hit.item_id], hit.score)
-                for hit in response.hits
-                if hit.item_id in products
+                product_json(product, hit.score)
+                for hit, product in services().hit_products(response.hits)
             ],
             "facets": {
                 name: [{"key": b.key, "count": b.count} for b in buckets]
@@ -154,15 +152,17 @@ def similar(item_id: str):
     reject_unknown(request.args, ("k",))
     top_k = integer(request.args, "k", 10, 1, MAX_TOP_K)
     try:
-        hits = services().recommender.similar(item_id, top_k)
+        hits = services().backend.similar(item_id, top_k)
     except KeyError:
         raise ApiError(404, "not_found", f"no product with id {item_id!r}") from None
-    products = services().backend.fetch([i for i, _ in hits])
     return jsonify(
         {
             "item_id": item_id,
             "k": top_k,
-            "results": [product_json(products[i], s) for i, s in hits if i in products],
+            "results": [
+                product_json(product, hit.score)
+                for hit, product in services().hit_products(hits)
+            ],
         }
     )
 

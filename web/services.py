@@ -10,7 +10,7 @@ import time
 from indexer.catalog import Product
 from indexer.config import Settings, make_backend
 from indexer.embeddings import Embedder
-from indexer.search.base import SearchRequest, SearchResponse
+from indexer.search.base import Hit, SearchRequest, SearchResponse
 from indexer.store import CatalogStore
 from recs.baskets import BasketIndex
 from recs.model_store import ModelStore
@@ -84,6 +84,18 @@ class ShopServices:
         """Products in the order of ``item_ids``, unknown ones left out."""
         found = self.backend.fetch(item_ids)
         return [found[i] for i in item_ids if i in found]
+
+    def hit_products(self, hits: list[Hit]) -> list[tuple[Hit, Product]]:
+        """Each hit with its product, fetching only those the backend did not
+        return with the hit; unknown ones left out."""
+        missing = [hit.item_id for hit in hits if hit.product is None]
+        found = self.backend.fetch(missing) if missing else {}
+        paired = []
+        for hit in hits:
+            product = hit.product or found.get(hit.item_id)
+            if product is not None:
+                paired.append((hit, product))
+        return paired
 
     def product(self, item_id: str) -> Product | None:
         return self.backend.fetch([item_id]).get(item_id)

@@ -277,7 +277,7 @@ def search():
             likes=my_likes(),
         )
     response = shop.search(query)
-    products = shop.products([hit.item_id for hit in response.hits])
+    products = [product for _, product in shop.hit_products(response.hits)]
     alternatives, fallback = [], []
     if response.total == 0:
         alternatives = search_alternatives(query)

@@ -33,6 +33,10 @@ RATING_BUCKETS: tuple[tuple[str, float], ...] = (
 # How many candidates each side of a hybrid search contributes before fusion.
 KEYWORD_CANDIDATES = 200
 KNN_CANDIDATES = 50
+# In a search, a neighbour less similar than this is off-topic and left out
+# (all-MiniLM-L6-v2 gives unrelated shop products cosines of 0.25 to 0.38).
+# kNN for similar products and recommendations has no floor.
+KNN_MIN_SIMILARITY = 0.4
 # Reciprocal rank fusion constant, as in the original paper.
 RRF_K = 60
 MAX_RESULT_WINDOW = 1000

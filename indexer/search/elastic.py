@@ -28,6 +28,7 @@ from tqdm import tqdm
 from indexer.catalog import Product
 from indexer.search.base import (
     KNN_CANDIDATES,
+    KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
     NO_FILTERS,
     PRICE_BUCKETS,
@@ -486,7 +487,10 @@ class ElasticsearchBackend(SearchBackend):
         has_text = bool(request.query.strip())
         keyword = self._keyword_query(request.query) if has_text else None
         knn = (
-            self._knn_clause(query_vector, KNN_CANDIDATES, request.filters)
+            {
+                **self._knn_clause(query_vector, KNN_CANDIDATES, request.filters),
+                "similarity": KNN_MIN_SIMILARITY,
+            }
             if request.mode != "keyword"
             else None
         )

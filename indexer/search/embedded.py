@@ -26,6 +26,7 @@ from tqdm import tqdm
 from indexer.catalog import Product
 from indexer.search.base import (
     KNN_CANDIDATES,
+    KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
     NO_FILTERS,
     PRICE_BUCKETS,
@@ -415,6 +416,7 @@ class EmbeddedBackend(SearchBackend):
             if request.mode != "keyword"
             else []
         )
+        knn_hits = [hit for hit in knn_hits if hit.score >= KNN_MIN_SIMILARITY]
         knn_ids = [hit.item_id for hit in knn_hits]
         id_query = tantivy.Query.term_set_query(version.schema, "item_id", knn_ids)
 
