@@ -215,45 +215,27 @@ def bench_ingest(repeats: int) -> tuple[str, dict]:
 
 
 def bench_training(repeats: int) -> tuple[str, dict]:
-    from implicit.cpu.als import AlternatingLeastSquares
-    from scipy.sparse import csr_matrix
     from threadpoolctl import threadpool_limits
 
     from indexer.pipeline import train_models
     from indexer.store import CatalogStore
-    from recs.collaborative import TrainingParams, confidence, user_strengths
+    from recs.collaborative import TrainingParams
+    from recs.interactions import InteractionColumns, confidence_matrix
 
     settings = settings_for(os.path.join(OUT, "ingest"))
     params = TrainingParams()
     train_time, _ = median_time(lambda: train_models(settings, params), repeats)
 
+    # The reference: implicit's fit alone, on the very matrix train builds.
     store = CatalogStore(settings.catalog_path)
-    items = [p.item_id for p in store.products()]
-    interactions = store.interactions()
+    items = store.item_ids()
+    columns = InteractionColumns.from_rows(store.interaction_rows(ordered=False))
     store.close()
-    strengths = user_strengths(interactions)
-    index = {item: i for i, item in enumerate(items)}
-    rows, cols, data = [], [], []
-    for row, user in enumerate(sorted(strengths)):
-        for item, strength in strengths[user].items():
-            rows.append(row)
-            cols.append(index[item])
-            data.append(confidence(strength))
-    matrix = csr_matrix(
-        (np.array(data, dtype=np.float32), (rows, cols)),
-        shape=(len(strengths), len(items)),
-    )
+    matrix, _ = confidence_matrix(columns, items)
 
     def bare_fit():
         with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=params.factors,
-                regularization=params.regularization,
-                alpha=params.alpha,
-                iterations=params.iterations,
-                random_state=params.random_state,
-            )
-            model.fit(matrix, show_progress=False)
+            params.new_model().fit(matrix, show_progress=False)
 
     fit_time, _ = median_time(bare_fit, repeats)
     text = table(

@@ -80,6 +80,16 @@ class TrainingParams:
     iterations: int = 15
     random_state: int = 42
 
+    def new_model(self) -> AlternatingLeastSquares:
+        """An unfitted ALS model with these parameters."""
+        return AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.random_state,
+        )
+
 
 class CollaborativeModel:
     """A trained ALS model with the id maps that give its rows meaning.
@@ -140,13 +150,7 @@ class CollaborativeModel:
         # Fit. ALS runs its own threads; BLAS threads on top only contend.
         started = time.perf_counter()
         with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=params.factors,
-                regularization=params.regularization,
-                alpha=params.alpha,
-                iterations=params.iterations,
-                random_state=params.random_state,
-            )
+            model = params.new_model()
             model.fit(user_items, show_progress=show_progress)
             # The loss once at the end, not after every iteration as
             # calculate_training_loss would: it costs a third of an iteration.

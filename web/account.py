@@ -7,7 +7,6 @@ import logging
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -17,16 +16,14 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from web.services import services
+
 log = logging.getLogger(__name__)
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 MAX_TOKEN_NAME = 60
 MAX_TOKENS = 20
-
-
-def services():
-    return current_app.extensions["shop"]
 
 
 def render_account(new_token: str | None = None, status: int = 200):

@@ -33,6 +33,7 @@ from web.params import (
     reject_unknown,
     search_request,
 )
+from web.services import services
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,6 @@ def product_json(product: Product, score: float | None = None) -> dict:
     if score is not None:
         doc["score"] = round(score, 6)
     return doc
-
-
-def services():
-    return current_app.extensions["shop"]
 
 
 @bp.get("/api/search")

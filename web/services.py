@@ -7,6 +7,8 @@ import os
 import threading
 import time
 
+from flask import current_app
+
 from indexer.catalog import Product
 from indexer.config import Settings, make_backend
 from indexer.embeddings import Embedder
@@ -22,6 +24,11 @@ from web.db import ShopDatabase
 CATALOG_CHECK_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
+
+
+def services() -> ShopServices:
+    """The current app's shared services (inside a request or app context)."""
+    return current_app.extensions["shop"]
 
 
 class ShopServices:

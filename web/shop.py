@@ -9,7 +9,6 @@ import zlib
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -23,6 +22,7 @@ from indexer.search.base import PRICE_BUCKETS, RATING_BUCKETS, Filters, SearchRe
 from web.auth import safe_next
 from web.catalog import ancestors
 from web.params import SEARCH_PARAMS, BadParameter, search_request
+from web.services import services
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,6 @@ SOURCE_REASONS = {
     "content": "Like things you liked",
     "popularity": "Popular now",
 }
-
-
-def services():
-    return current_app.extensions["shop"]
 
 
 def my_likes() -> set[str]:

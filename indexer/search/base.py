@@ -276,3 +276,12 @@ def empty_facets() -> dict[str, list[FacetBucket]]:
         "price": [FacetBucket(key, 0) for key, *_ in PRICE_BUCKETS],
         "rating": [FacetBucket(key, 0) for key, _low in RATING_BUCKETS],
     }
+
+
+def check_vectors(products: list[Product], vectors: np.ndarray) -> None:
+    """Refuse a build whose products and vectors do not pair up one to one."""
+    if len(products) != len(vectors):
+        raise IndexBuildError(
+            f"{len(products)} products but {len(vectors)} vectors; "
+            "every product needs exactly one vector"
+        )

@@ -43,6 +43,7 @@ from indexer.search.base import (
     SearchError,
     SearchRequest,
     SearchResponse,
+    check_vectors,
     empty_facets,
     page_slice,
 )
@@ -154,11 +155,7 @@ class ElasticsearchBackend(SearchBackend):
         expected: int | None = None,
     ) -> IndexInfo:
         products = list(products)
-        if len(products) != len(vectors):
-            raise IndexBuildError(
-                f"{len(products)} products but {len(vectors)} vectors; "
-                "every product needs exactly one vector"
-            )
+        check_vectors(products, vectors)
         want = len(products) if expected is None else expected
         index = new_version_name(self.alias)
         body = load_mappings()

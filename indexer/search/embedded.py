@@ -41,6 +41,7 @@ from indexer.search.base import (
     SearchError,
     SearchRequest,
     SearchResponse,
+    check_vectors,
     empty_facets,
     page_slice,
 )
@@ -163,11 +164,7 @@ class EmbeddedBackend(SearchBackend):
         expected: int | None = None,
     ) -> IndexInfo:
         products = list(products)
-        if len(products) != len(vectors):
-            raise IndexBuildError(
-                f"{len(products)} products but {len(vectors)} vectors; "
-                "every product needs exactly one vector"
-            )
+        check_vectors(products, vectors)
         name = new_version_name("products")
         path = os.path.join(self.root, name)
         started = time.perf_counter()
