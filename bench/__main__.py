@@ -22,6 +22,7 @@ import numpy as np
 from bench.common import (
     RETAIL_FULL,
     ROOT,
+    SHARED,
     ShopServer,
     load,
     machine,
@@ -592,9 +593,81 @@ def bench_scale(
     return text, {"rows": rows}
 
 
+def bench_icecat(seconds: float) -> tuple[str, dict]:
+    """Serving figures on the Icecat catalog (19k real products, brands,
+    attributes, no shoppers): loaded once, its embeddings cached between runs."""
+    from indexer.config import make_backend
+    from indexer.embeddings import Embedder
+    from indexer.pipeline import load_catalog
+    from indexer.store import CatalogStore
+
+    icecat_dir = os.path.join(SHARED, "icecat-products")
+    files = sorted(
+        os.path.join(icecat_dir, name)
+        for name in os.listdir(icecat_dir)
+        if name.endswith(".json.zip")
+    )
+    mapping = os.path.join(ROOT, "data", "mappings", "icecat.json")
+    data_dir = os.path.join(OUT, "icecat")
+    embedder = Embedder()
+    started = time.perf_counter()
+    report = load_catalog(settings_for(data_dir), files, embedder, mapping=mapping)
+    load_time = time.perf_counter() - started
+    store = CatalogStore(os.path.join(data_dir, "catalog.sqlite"))
+    products = store.products()
+    vectors, _ = embedder.embed_products(products, store)
+    store.close()
+    queries = make_queries([p.title for p in products])
+    ids = [p.item_id for p in products[:: max(1, len(products) // 200)]]
+
+    rows, memories = [], []
+    measured, memory = serve_and_measure(
+        data_dir, "embedded", ids, queries, seconds, for_you=False
+    )
+    rows += measured
+    memories.append(["embedded", len(products), memory])
+    if es_url():
+        es_dir = os.path.join(OUT, "icecat-es")
+        shutil.rmtree(es_dir, ignore_errors=True)
+        shutil.copytree(
+            data_dir, es_dir, symlinks=True, ignore=shutil.ignore_patterns("index")
+        )
+        settings = settings_for(es_dir, "elasticsearch", "bench-icecat")
+        make_backend(settings).build(products, vectors)
+        measured, memory = serve_and_measure(
+            es_dir,
+            "elasticsearch",
+            ids,
+            queries,
+            seconds,
+            for_you=False,
+            env={"ELASTICSEARCH_ALIAS": "bench-icecat"},
+        )
+        rows += measured
+        memories.append(["elasticsearch (app only)", len(products), memory])
+        make_backend(settings).drop_all()
+    text = table(
+        f"Serving on the Icecat catalog ({len(products):,} products; loaded in "
+        f"{load_time:.0f} s, {report.encoded} embedded anew); latency in ms",
+        ["backend", "request", "clients", "p50", "p95", "p99", "req/s", "errors"],
+        rows,
+    )
+    text += "\n" + table(
+        "Icecat serving memory (resident, server and workers)",
+        ["backend", "products", "MiB"],
+        memories,
+    )
+    return text, {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--areas", default="ingest,training,serving,scale")
+    parser.add_argument("--areas", default="ingest,training,serving,icecat,scale")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add these areas' tables to an existing results file",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--seconds", type=float, default=5.0, help="load per serving measurement"
@@ -620,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
             text, results = bench_training(args.repeats)
         elif area == "serving":
             text, results = bench_serving(args.seconds)
+        elif area == "icecat":
+            text, results = bench_icecat(args.seconds)
         elif area == "scale":
             text, results = bench_scale(
                 args.seconds,
@@ -628,7 +703,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             parser.error(
-                f"unknown area {area!r}; choose from ingest, training, serving, scale"
+                f"unknown area {area!r}; choose from ingest, training, serving, "
+                "icecat, scale"
             )
         print(text, flush=True)
         sections.append(text)
@@ -653,8 +729,16 @@ def main(argv: list[str] | None = None) -> int:
         "Summary: " + json.dumps(summary),
         "",
     ]
-    with open(args.output, "w", encoding="utf-8") as out:
-        out.write("\n".join(header) + "\n" + "\n".join(sections))
+    if args.append and os.path.exists(args.output):
+        with open(args.output, "a", encoding="utf-8") as out:
+            out.write(
+                f"\n## Added by `python -m bench {' '.join(argv or sys.argv[1:])}` "
+                f"on {time.strftime('%Y-%m-%d %H:%M')}\n\nSummary: "
+                f"{json.dumps(summary)}\n\n" + "\n".join(sections)
+            )
+    else:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write("\n".join(header) + "\n" + "\n".join(sections))
     print(f"wrote {args.output}")
     return 0
 
