@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 ## Load the shipped sample, train, and serve the shop on $(PORT).
 run: setup
-	$(PY) -m indexer --data-dir $(DATA_DIR) load $(SAMPLE) --if-changed
+	$(PY) -m indexer --data-dir $(DATA_DIR) load $(SAMPLE) --if-changed --keep-other
 	$(PY) -m indexer --data-dir $(DATA_DIR) train --if-stale
 	$(PY) -m indexer --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 

@@ -28,16 +28,29 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_load(args: argparse.Namespace) -> int:
     """Read catalog and interaction files, embed them, make them the catalog."""
     from indexer.embeddings import Embedder
-    from indexer.pipeline import is_loaded, load_catalog
+    from indexer.pipeline import is_loaded, load_catalog, loaded_sources
 
     settings = _settings(args)
     options = {"mapping": args.mapping, "keep_missing": args.keep_missing}
+    if args.keep_other:
+        served = loaded_sources(settings)
+        wanted = [os.path.abspath(path) for path in args.sources]
+        if served and served != wanted:
+            log.info(
+                "%s serves a catalog loaded from %s; leaving it as it is (load "
+                "without --keep-other to replace it)",
+                settings.data_dir,
+                ", ".join(served),
+            )
+            return 0
     if args.if_changed and is_loaded(settings, args.sources, **options):
         log.info(
             "%s already loaded and unchanged; nothing to do", ", ".join(args.sources)
         )
         return 0
-    report = load_catalog(settings, args.sources, Embedder(), **options)
+    report = load_catalog(
+        settings, args.sources, Embedder(), allow_shrink=args.allow_shrink, **options
+    )
     print(report.summary())
     return 0
 
@@ -144,6 +157,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from web import create_app
 
     settings = _settings(args).with_overrides(port=args.port)
+    # Refuse before binding the port, not later inside a worker.
+    from web import check_secret_key
+
+    check_secret_key(settings)
 
     class ShopServer(BaseApplication):
         def load_config(self):
@@ -167,6 +184,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"serving the shop at http://{args.host}:{args.port}/", flush=True)
     ShopServer().run()
     return 0
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"ports run from 1 to 65535, got {port}")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip when these exact files are loaded",
     )
+    load.add_argument(
+        "--keep-other",
+        action="store_true",
+        help="skip when the catalog served was loaded from other files",
+    )
+    load.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="allow a load that removes more than half of the products served",
+    )
     load.set_defaults(func=cmd_load)
 
     reindex = commands.add_parser("reindex", help=cmd_reindex.__doc__)
@@ -221,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help=cmd_serve.__doc__)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument(
+        "--port", type=port_number, default=os.environ.get("PORT", "8000")
+    )
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--threads", type=int, default=8)
     serve.set_defaults(func=cmd_serve)
@@ -240,6 +280,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (IngestError, IndexBuildError, SearchError, ValueError) as exc:
+    except (IngestError, IndexBuildError, SearchError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,11 @@ from recs.popularity import popularity, trending
 
 log = logging.getLogger(__name__)
 
+# A load may remove at most this share of a catalog of SHRINK_GUARD_MIN or
+# more products unless it says it means to.
+MAX_REMOVED_SHARE = 0.5
+SHRINK_GUARD_MIN = 10
+
 
 @dataclass
 class LoadReport:
@@ -59,6 +64,18 @@ class LoadReport:
             f"{self.refused}; {self.encoded} embedded anew; {self.seconds:.1f}s; "
             f"serving index {self.index}"
         )
+
+
+def loaded_sources(settings: Settings) -> list[str] | None:
+    """The files the served catalog was loaded from; None when there is none."""
+    if not os.path.exists(settings.catalog_path):
+        return None
+    store = CatalogStore(settings.catalog_path)
+    try:
+        source = store.get_meta("source")
+    finally:
+        store.close()
+    return source.split(os.pathsep) if source else None
 
 
 def file_fingerprint(path: str) -> str:
@@ -103,6 +120,7 @@ def load_catalog(
     backend: SearchBackend | None = None,
     mapping: str | None = None,
     keep_missing: bool = False,
+    allow_shrink: bool = False,
 ) -> LoadReport:
     """Read ``sources``, embed their products and make them the serving catalog.
 
@@ -127,6 +145,8 @@ def load_catalog(
     keep_missing : bool
         Keep products that are no longer in the files, marked unavailable,
         instead of removing them.
+    allow_shrink : bool
+        Allow a load that removes more than half of the products served.
 
     Returns
     -------
@@ -151,6 +171,24 @@ def load_catalog(
         counts = popularity(columns)
         for product in products:
             product.popularity = float(counts.get(product.item_id, 0))
+
+        # A load that would delete most of a live catalog is more likely the
+        # wrong file than a real clear-out: refuse it unless told otherwise.
+        existing = set(store.item_ids())
+        present = {product.item_id for product in products}
+        removing = len(existing - present)
+        if (
+            not keep_missing
+            and not allow_shrink
+            and len(existing) >= SHRINK_GUARD_MIN
+            and removing > MAX_REMOVED_SHARE * len(existing)
+        ):
+            raise IngestError(
+                f"this load would remove {removing} of the {len(existing)} products "
+                f"now served ({removing / len(existing):.0%}); nothing was changed. "
+                "Check the files, or pass --allow-shrink to replace the catalog, or "
+                "--keep-missing to keep the others as unavailable"
+            )
 
         # Products gone from the files stay, unavailable, when asked to
         unavailable = 0

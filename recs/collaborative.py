@@ -146,6 +146,17 @@ class CollaborativeModel:
         if not isinstance(interactions, InteractionColumns):
             interactions = InteractionColumns.from_interactions(interactions)
         user_items, user_ids = confidence_matrix(interactions, item_ids)
+        if user_items.nnz == 0:
+            # A catalog with no shopper history yet: nothing to factorise.
+            # Recommendations then come from content and popularity alone.
+            log.warning(
+                "no interactions with catalog products: the collaborative model "
+                "is empty until shoppers buy, rate or like something"
+            )
+            model = params.new_model()
+            model.item_factors = np.zeros((len(item_ids), params.factors), np.float32)
+            model.user_factors = np.zeros((0, params.factors), np.float32)
+            return cls(model, [], item_ids, None)
 
         # Fit. ALS runs its own threads; BLAS threads on top only contend.
         started = time.perf_counter()
@@ -224,7 +235,7 @@ class CollaborativeModel:
         feedback given a second ago counts without retraining the model.
         """
         user_items = self.user_items_row(history)
-        if user_items.nnz == 0:
+        if user_items.nnz == 0 or not self.user_ids:
             return []
         excluded = [self.item_index[i] for i in exclude if i in self.item_index]
         ids, scores = self.model.recommend(

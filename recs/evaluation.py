@@ -67,8 +67,9 @@ class EvaluationReport:
 
     def table(self) -> str:
         k = self.top_k
+        few = " - too few for reliable figures" if self.users < 50 else ""
         lines = [
-            f"Evaluated on {self.users} shoppers (time split, last 20% held out)",
+            f"Evaluated on {self.users} shoppers (time split, last 20% held out)" + few,
             f"{'recommender':<16}{f'recall@{k}':>12}{f'ndcg@{k}':>12}",
         ]
         for name, values in self.scores.items():
@@ -109,6 +110,11 @@ def evaluate(
     histories = user_strengths(train)
 
     users = sorted(u for u in held_out if u in histories)
+    if not users:
+        raise ValueError(
+            "not enough history to evaluate: no shopper has 5 or more distinct "
+            "items to split into past and future"
+        )
     random.Random(seed).shuffle(users)
     users = users[:max_users]
 

@@ -92,7 +92,8 @@ class Recommender:
             rankings.append([item_id for item_id, _ in collaborative])
             weights.append(COLLABORATIVE_WEIGHT)
             names.append("collaborative")
-        profile = profile_vector(positive, self.backend.vector)
+        vectors = self.backend.vectors(list(positive))
+        profile = profile_vector(positive, vectors.get)
         if profile is not None:
             content = self.backend.knn(
                 profile, CANDIDATES, Filters(exclude_ids=tuple(sorted(seen)))

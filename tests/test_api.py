@@ -286,3 +286,33 @@ def test_a_too_large_body_is_refused(client, token):
     )
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "request_entity_too_large"
+
+
+def test_wrong_method_names_the_allowed_ones(client):
+    response = client.post("/api/search?q=lantern")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("value", ["1_0", "\u0665", "1e1", " 10"])
+def test_numbers_are_plain_ascii(client, value):
+    response = client.get(
+        "/api/search", query_string={"q": "lantern", "per_page": value}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["parameter"] == "per_page"
+
+
+def test_deeply_nested_json_is_a_bad_body(client, token):
+    body = "[" * 5000 + "]" * 5000
+    response = client.post(
+        "/api/users/me/feedback",
+        data=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "bad_body"

@@ -77,3 +77,34 @@ def test_bad_file_is_refused_and_serving_index_kept(tmp_path, small_export):
     after = json.loads(run_cli("status", data_dir=tmp_path).stdout)
     assert after["index"]["index"] == before["index"]["index"]
     assert after["catalog"]["products"] == before["catalog"]["products"]
+
+
+def test_a_load_that_would_empty_the_catalog_is_refused(tmp_path, small_export):
+    assert run_cli("load", str(small_export), data_dir=tmp_path).returncode == 0
+    before = json.loads(run_cli("status", data_dir=tmp_path).stdout)
+    lines = small_export.read_text(encoding="utf-8").splitlines(keepends=True)
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("".join(lines[:40]), encoding="utf-8")
+
+    refused = run_cli("load", str(tiny), data_dir=tmp_path)
+    assert refused.returncode == 2
+    assert "would remove" in refused.stderr and "--allow-shrink" in refused.stderr
+    skipped = run_cli("load", str(tiny), "--keep-other", data_dir=tmp_path)
+    assert skipped.returncode == 0 and "leaving it as it is" in skipped.stderr
+    after = json.loads(run_cli("status", data_dir=tmp_path).stdout)
+    assert after["index"]["index"] == before["index"]["index"]
+
+    shrunk = run_cli("load", str(tiny), "--allow-shrink", data_dir=tmp_path)
+    assert shrunk.returncode == 0, shrunk.stderr
+    final = json.loads(run_cli("status", data_dir=tmp_path).stdout)
+    assert final["catalog"]["products"] < before["catalog"]["products"] / 2
+
+
+def test_serve_refuses_a_weak_key_before_binding(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "short")
+    served = run_cli("serve", "--port", "8", data_dir=tmp_path)
+    assert served.returncode == 2
+    assert "SECRET_KEY" in served.stderr and "serving the shop" not in served.stdout
+    bad_port = run_cli("serve", "--port", "99999", data_dir=tmp_path)
+    assert bad_port.returncode == 2 and "65535" in bad_port.stderr

@@ -97,6 +97,9 @@ def test_unreachable_cluster_is_a_clear_error():
     dead = ElasticsearchBackend("http://127.0.0.1:9", "products", request_timeout=2)
     with pytest.raises(SearchError, match="127.0.0.1:9"):
         dead.search(SearchRequest("lantern", mode="keyword"))
+    for call in (dead.status, lambda: dead.similar("71053", 5)):
+        with pytest.raises(SearchError, match="127.0.0.1:9"):
+            call()
 
 
 def test_cli_loads_and_reports_status_on_elasticsearch(es_url, tmp_path):

@@ -219,3 +219,21 @@ def test_training_uses_the_snapshot_and_the_shop_feedback(shop_settings, tmp_pat
     train_models(copy, TrainingParams(iterations=2), feedback)
     model = ModelStore(copy.models_dir).load().collaborative
     assert "shop:99" in model.user_index
+
+
+def test_a_catalog_nobody_bought_from_trains_and_recommends(tmp_path, retail_sample):
+    items = [p.item_id for p in retail_sample.products[:30]]
+    model = CollaborativeModel.train([], items, TrainingParams(iterations=2))
+    assert model.user_ids == [] and model.loss is None
+    assert model.recommend({items[0]: 3.0}, 5) == []
+    assert model.similar_items(items[0], 5) == []
+    store = ModelStore(str(tmp_path))
+    store.save(model, [], {})
+    assert store.load().collaborative.recommend({items[0]: 3.0}, 5) == []
+
+
+def test_evaluation_needs_some_history(shop_settings):
+    from recs.evaluation import evaluate
+
+    with pytest.raises(ValueError, match="not enough history"):
+        evaluate([], ["71053"], backend=None)

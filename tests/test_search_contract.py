@@ -66,6 +66,16 @@ def test_plural_and_typo_still_find_lanterns(backend, products):
         assert titles and all("lantern" in t for t in titles), (query, titles)
 
 
+@pytest.mark.parametrize(
+    ("typo", "word"),
+    [("hart", "heart"), ("christmass", "christmas"), ("lanturn", "lantern")],
+)
+def test_typos_find_the_word_meant(backend, products, typo, word):
+    response = backend.search(keyword(typo, per_page=5))
+    titles = [products[h.item_id].title.lower() for h in response.hits]
+    assert titles and sum(word in t for t in titles) >= 3, (typo, titles)
+
+
 def test_total_counts_every_match(backend, products):
     expected = sum("lantern" in p.title.lower().split() for p in products.values())
     response = backend.search(keyword("lantern"))
@@ -240,3 +250,11 @@ def test_nonsense_finds_nothing_semantically(backend, embedder):
 def test_neighbours_carry_their_products(backend):
     for hit in backend.similar("71053", 5):
         assert hit.product is not None and hit.product.item_id == hit.item_id
+
+
+def test_vectors_in_one_call_match_one_by_one(backend):
+    ids = ["71053", "85123A", "NO-SUCH-ITEM"]
+    found = backend.vectors(ids)
+    assert set(found) == {"71053", "85123A"}
+    for item_id, vector in found.items():
+        assert np.allclose(vector, backend.vector(item_id), atol=1e-6)

@@ -178,8 +178,22 @@ def test_default_secret_key_refused_outside_development(shop_settings):
     from web import create_app
 
     production = shop_settings.with_overrides(environment="production")
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+    with pytest.raises(RuntimeError, match="SECRET_KEY is the default"):
         create_app(production, test_config={"TESTING": True})
+    short = production.with_overrides(secret_key="x" * 31)
+    with pytest.raises(RuntimeError, match="fewer than 32"):
+        create_app(short, test_config={"TESTING": True})
+
+
+def test_logging_out_ends_the_session_a_copied_cookie_holds(app, shopper):
+    copy = app.test_client()
+    cookie = shopper.client.get_cookie("session")
+    copy.set_cookie("session", cookie.value)
+    assert copy.get("/account").status_code == 200
+    shopper.logout()
+    assert copy.get("/account").status_code == 302  # to the login page
+    assert shopper.login().status_code == 302
+    assert shopper.client.get("/account").status_code == 200
 
 
 # The shop front's pages

@@ -18,6 +18,32 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 
 
+MIN_SECRET_KEY = 32
+
+
+def check_secret_key(settings: Settings) -> None:
+    """Refuse, outside development, a secret key anyone could guess.
+
+    Raises
+    ------
+    RuntimeError
+        Naming the setting and how to make a good one.
+    """
+    if settings.environment == "development":
+        return
+    if settings.secret_key == DEFAULT_SECRET_KEY:
+        problem = "is the default"
+    elif len(settings.secret_key) < MIN_SECRET_KEY:
+        problem = f"has fewer than {MIN_SECRET_KEY} characters"
+    else:
+        return
+    raise RuntimeError(
+        f"SHOP_ENV={settings.environment} but SECRET_KEY {problem}; set it to a "
+        'long random value, e.g. python -c "import secrets; '
+        'print(secrets.token_hex(32))"'
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     embedder: Embedder | None = None,
@@ -38,14 +64,7 @@ def create_app(
 
     settings = settings or Settings()
     testing = bool(test_config and test_config.get("TESTING"))
-    if (
-        settings.secret_key == DEFAULT_SECRET_KEY
-        and settings.environment != "development"
-    ):
-        raise RuntimeError(
-            f"SHOP_ENV={settings.environment} but SECRET_KEY is the default; "
-            "set SECRET_KEY to a long random value"
-        )
+    check_secret_key(settings)
     if not logging.getLogger().handlers and not testing:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -78,6 +78,10 @@ def register_error_handlers(app: Flask) -> None:
             )
             if exc.code == 401:
                 response[0].headers["WWW-Authenticate"] = 'Bearer realm="shop"'
+            # Keep what the exception says about itself, e.g. 405's Allow.
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type":
+                    response[0].headers[name] = value
             return response
         if exc.code in (400, 403, 404, 405, 413, 429):
             return render_template(
@@ -89,7 +93,12 @@ def register_error_handlers(app: Flask) -> None:
     def search_unavailable(exc: SearchError):
         current_app.logger.warning("search unavailable: %s", exc)
         if is_api():
-            return error_response(503, "search_unavailable", str(exc))
+            # The details (addresses, connection errors) are for the log only.
+            return error_response(
+                503,
+                "search_unavailable",
+                "search is unavailable right now; try again shortly",
+            )
         return render_template("error.html", code=503, title=UNAVAILABLE), 503
 
     @app.errorhandler(Exception)
@@ -275,7 +284,11 @@ def my_recommendations():
 
 def feedback_body() -> tuple[str, str, int | None]:
     """``(item_id, kind, stars)`` from the JSON body, every field checked."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        # The JSON decoder recurses once per nesting level.
+        raise ApiError(400, "bad_body", "the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(
             400,

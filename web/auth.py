@@ -45,19 +45,31 @@ MAX_FAILURES_PER_ADDRESS = 20
 class ShopUser(UserMixin):
     """The logged-in shopper, as flask-login sees them."""
 
-    def __init__(self, user: User):
+    def __init__(self, user: User, generation: int | None = None):
         self.record = user
         self.id = user.id
         self.name = user.name
         self.email = user.email
+        if generation is None:
+            generation = current_app.extensions["shop"].db.session_generation(user.id)
+        self.generation = generation
+
+    def get_id(self) -> str:
+        # The session generation rides in the cookie: logging out moves it
+        # on, so a copy of an old cookie no longer logs anyone in.
+        return f"{self.id}:{self.generation}"
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> ShopUser | None:
-    if not user_id.isdigit():
+    user_part, _, generation_part = user_id.partition(":")
+    if not (user_part.isdigit() and generation_part.isdigit()):
         return None
-    user = current_app.extensions["shop"].db.user_by_id(int(user_id))
-    return ShopUser(user) if user else None
+    db = current_app.extensions["shop"].db
+    user = db.user_by_id(int(user_part))
+    if user is None or db.session_generation(user.id) != int(generation_part):
+        return None
+    return ShopUser(user, int(generation_part))
 
 
 def safe_next(target: str | None) -> str:
@@ -169,6 +181,7 @@ def login():
 @login_required
 def logout():
     """Log out and go home."""
+    current_app.extensions["shop"].db.end_sessions(current_user.id)
     logout_user()
     session.pop("undo", None)
     flash("You are logged out.")

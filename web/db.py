@@ -20,6 +20,10 @@ from recs.collaborative import event_strength
 log = logging.getLogger(__name__)
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS session_generations (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id),
+    generation INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL UNIQUE,
@@ -136,6 +140,23 @@ class ShopDatabase:
             "SELECT id, email, name, password_hash FROM users WHERE id = ?", (user_id,)
         ).fetchone()
         return User(*row) if row else None
+
+    def session_generation(self, user_id: int) -> int:
+        """Sessions carry this number; ending them all moves it on."""
+        row = self.connection.execute(
+            "SELECT generation FROM session_generations WHERE user_id = ?",
+            (user_id,),
+        ).fetchone()
+        return row[0] if row else 0
+
+    def end_sessions(self, user_id: int) -> None:
+        """Make every session and remember-me cookie of ``user_id`` invalid."""
+        with self.connection as db:
+            db.execute(
+                "INSERT INTO session_generations VALUES (?, 1) ON CONFLICT(user_id) "
+                "DO UPDATE SET generation = generation + 1",
+                (user_id,),
+            )
 
     def user_by_email(self, email: str) -> User | None:
         row = self.connection.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from indexer.search.base import (
@@ -36,6 +37,9 @@ SEARCH_PARAMS = (
     "rating_min",
 )
 
+ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
+ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
 
 class BadParameter(ValueError):
     """A request parameter is missing, malformed or out of bounds."""
@@ -51,10 +55,11 @@ def integer(args: Mapping, name: str, default: int, low: int, high: int) -> int:
     raw = args.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadParameter(name, f"expected a whole number, got {raw!r}") from None
+    # int() would also take "1_0" and non-ASCII digits; a URL parameter is
+    # plain ASCII.
+    if not isinstance(raw, int) and not ASCII_INTEGER.fullmatch(str(raw)):
+        raise BadParameter(name, f"expected a whole number, got {raw!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise BadParameter(name, f"must be between {low} and {high}, got {value}")
     return value
@@ -65,10 +70,9 @@ def number(args: Mapping, name: str, low: float, high: float) -> float | None:
     raw = args.get(name)
     if raw in (None, ""):
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadParameter(name, f"expected a number, got {raw!r}") from None
+    if not ASCII_NUMBER.fullmatch(str(raw)):
+        raise BadParameter(name, f"expected a number, got {raw!r}")
+    value = float(raw)
     if not low <= value <= high:
         raise BadParameter(name, f"must be between {low:g} and {high:g}, got {value:g}")
     return value

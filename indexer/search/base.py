@@ -37,6 +37,12 @@ KNN_CANDIDATES = 50
 # (all-MiniLM-L6-v2 gives unrelated shop products cosines of 0.25 to 0.38).
 # kNN for similar products and recommendations has no floor.
 KNN_MIN_SIMILARITY = 0.4
+# Typo tolerance: a query word of 4 to 7 letters also matches words one edit
+# away, of 8 or more two edits away (Elasticsearch's fuzziness AUTO:4,8),
+# compared without stemming and scored below exact matches.
+FUZZY_ONE_EDIT = 4
+FUZZY_TWO_EDITS = 8
+FUZZY_BOOST = 0.1
 # Reciprocal rank fusion constant, as in the original paper.
 RRF_K = 60
 MAX_RESULT_WINDOW = 1000
@@ -215,6 +221,16 @@ class SearchBackend(abc.ABC):
     def vector(self, item_id: str) -> np.ndarray | None:
         """The stored embedding of ``item_id``, or None when it is unknown."""
 
+    def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored embeddings of the known ``item_ids``; a backend with a round
+        trip per call answers them all in one."""
+        found = {}
+        for item_id in item_ids:
+            vector = self.vector(item_id)
+            if vector is not None:
+                found[item_id] = vector
+        return found
+
     @abc.abstractmethod
     def status(self) -> IndexInfo:
         """The serving index: its name, its document count and its health."""
@@ -285,3 +301,10 @@ def check_vectors(products: list[Product], vectors: np.ndarray) -> None:
             f"{len(products)} products but {len(vectors)} vectors; "
             "every product needs exactly one vector"
         )
+
+
+def fuzzy_distance(word: str) -> int:
+    """Edits a query word may be away from a product word and still match."""
+    if len(word) >= FUZZY_TWO_EDITS:
+        return 2
+    return 1 if len(word) >= FUZZY_ONE_EDIT else 0

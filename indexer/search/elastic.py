@@ -27,6 +27,9 @@ from tqdm import tqdm
 
 from indexer.catalog import Product
 from indexer.search.base import (
+    FUZZY_BOOST,
+    FUZZY_ONE_EDIT,
+    FUZZY_TWO_EDITS,
     KNN_CANDIDATES,
     KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
@@ -257,8 +260,10 @@ class ElasticsearchBackend(SearchBackend):
         return rejected
 
     def _serving_indices(self) -> list[str]:
-        response = self.client.options(ignore_status=404).indices.get_alias(
-            name=self.alias
+        response = self._call(
+            "read the alias",
+            self.client.options(ignore_status=404).indices.get_alias,
+            name=self.alias,
         )
         if response.meta.status == 404:
             return []
@@ -275,8 +280,11 @@ class ElasticsearchBackend(SearchBackend):
         )
 
     def _versions(self) -> list[str]:
-        response = self.client.options(ignore_status=404).indices.get(
-            index=f"{self.alias}-*", expand_wildcards="open"
+        response = self._call(
+            "list index versions",
+            self.client.options(ignore_status=404).indices.get,
+            index=f"{self.alias}-*",
+            expand_wildcards="open",
         )
         return sorted(response.body) if response.meta.status != 404 else []
 
@@ -349,12 +357,32 @@ class ElasticsearchBackend(SearchBackend):
         return [hit["_id"] for hit in response["hits"]["hits"]]
 
     def vector(self, item_id: str) -> np.ndarray | None:
-        response = self.client.options(ignore_status=404).get(
-            index=self.alias, id=item_id, source_includes=["embedding"]
+        response = self._call(
+            "read a product vector",
+            self.client.options(ignore_status=404).get,
+            index=self.alias,
+            id=item_id,
+            source_includes=["embedding"],
         )
         if response.meta.status == 404 or not response.body.get("found"):
             return None
         return np.asarray(response.body["_source"]["embedding"], dtype=np.float32)
+
+    def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not item_ids:
+            return {}
+        response = self._call(
+            "read product vectors",
+            self.client.mget,
+            index=self.alias,
+            ids=list(item_ids),
+            source_includes=["embedding"],
+        )
+        return {
+            doc["_id"]: np.asarray(doc["_source"]["embedding"], dtype=np.float32)
+            for doc in response["docs"]
+            if doc.get("found")
+        }
 
     # Queries
 
@@ -386,20 +414,18 @@ class ElasticsearchBackend(SearchBackend):
 
     @staticmethod
     def _keyword_query(text: str) -> dict:
-        fields = ["title^2", "text"]
         return {
             "bool": {
                 "should": [
-                    {"multi_match": {"query": text, "fields": fields}},
-                    # Typo tolerance: words of five letters or more also match
-                    # terms one edit away, scored below exact matches.
+                    {"multi_match": {"query": text, "fields": ["title^2", "text"]}},
+                    # Typo tolerance on the unstemmed fields, scored below
+                    # exact matches; AUTO:4,8 is fuzzy_distance's rule.
                     {
                         "multi_match": {
                             "query": text,
-                            "fields": fields,
-                            "fuzziness": "AUTO:5,100",
-                            "prefix_length": 1,
-                            "boost": 0.1,
+                            "fields": ["title.exact^2", "text.exact"],
+                            "fuzziness": f"AUTO:{FUZZY_ONE_EDIT},{FUZZY_TWO_EDITS}",
+                            "boost": FUZZY_BOOST,
                         }
                     },
                 ],

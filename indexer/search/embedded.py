@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from indexer.catalog import Product
 from indexer.search.base import (
+    FUZZY_BOOST,
     KNN_CANDIDATES,
     KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
@@ -43,6 +44,7 @@ from indexer.search.base import (
     SearchResponse,
     check_vectors,
     empty_facets,
+    fuzzy_distance,
     page_slice,
 )
 from indexer.versions import current_version, make_current, new_version_name, prune
@@ -61,6 +63,11 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("item_id", stored=True, tokenizer_name="raw", fast=True)
     builder.add_text_field("title", tokenizer_name="en_stem")
     builder.add_text_field("text", tokenizer_name="en_stem")
+    # Unstemmed copies for typo tolerance: stems would put a typo further
+    # from its word ("christmass" stems to "christmass", "christmas" to
+    # "christma").
+    builder.add_text_field("title_plain", tokenizer_name="default")
+    builder.add_text_field("text_plain", tokenizer_name="default")
     builder.add_text_field("category", tokenizer_name="raw", fast=True)
     builder.add_text_field("category_path", tokenizer_name="raw", fast=True)
     builder.add_text_field("brand", tokenizer_name="raw", fast=True)
@@ -81,6 +88,8 @@ def _tantivy_doc(product: Product) -> tantivy.Document:
     doc.add_text("item_id", product.item_id)
     doc.add_text("title", product.title)
     doc.add_text("text", product.search_text())
+    doc.add_text("title_plain", product.title)
+    doc.add_text("text_plain", product.search_text())
     if product.category:
         doc.add_text("category", product.category)
         for path in category_ancestors(product.category):
@@ -353,18 +362,29 @@ class EmbeddedBackend(SearchBackend):
         cleaned = " ".join(words)
         fields = ["title", "text"]
         exact = version.index.parse_query(cleaned, fields, field_boosts={"title": 2.0})
-        # Typo tolerance: words of five letters or more also match terms one
-        # edit away, scored below any exact match.
-        long_words = " ".join(w for w in words if len(w) >= 5)
-        if not long_words:
+        # Typo tolerance, scored below any exact match.
+        fuzzy = [
+            (
+                tantivy.Occur.Should,
+                tantivy.Query.fuzzy_term_query(
+                    version.schema, field, word, fuzzy_distance(word), True
+                ),
+            )
+            for word in words
+            if fuzzy_distance(word)
+            for field in ("title_plain", "text_plain")
+        ]
+        if not fuzzy:
             return exact
-        fuzzy = version.index.parse_query(
-            long_words, fields, fuzzy_fields={f: (False, 1, True) for f in fields}
-        )
         return tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Should, exact),
-                (tantivy.Occur.Should, tantivy.Query.boost_query(fuzzy, 0.1)),
+                (
+                    tantivy.Occur.Should,
+                    tantivy.Query.boost_query(
+                        tantivy.Query.boolean_query(fuzzy), FUZZY_BOOST
+                    ),
+                ),
             ]
         )
 
