@@ -258,3 +258,23 @@ def test_vectors_in_one_call_match_one_by_one(backend):
     assert set(found) == {"71053", "85123A"}
     for item_id, vector in found.items():
         assert np.allclose(vector, backend.vector(item_id), atol=1e-6)
+
+
+def test_an_index_of_another_layout_is_a_clear_error(tmp_path):
+    """What an upgrade finds: an index written with a different schema."""
+    import tantivy
+
+    from indexer.search.base import SearchError
+    from indexer.search.embedded import EmbeddedBackend
+    from indexer.versions import make_current
+
+    old = tmp_path / "products-old"
+    (old / "tantivy").mkdir(parents=True)
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("item_id", stored=True)
+    tantivy.Index(builder.build(), path=str(old / "tantivy"))
+    (old / "products.jsonl").write_text("")
+    np.save(old / "vectors.npy", np.zeros((0, 384), dtype=np.float32))
+    make_current(str(tmp_path), "products-old")
+    with pytest.raises(SearchError, match="python -m indexer reindex"):
+        EmbeddedBackend(str(tmp_path)).search(keyword("lantern"))

@@ -122,7 +122,16 @@ class _Version:
     @classmethod
     def open(cls, path: str) -> _Version:
         schema = _schema()
-        index = tantivy.Index(schema, path=os.path.join(path, "tantivy"), reuse=True)
+        try:
+            index = tantivy.Index(
+                schema, path=os.path.join(path, "tantivy"), reuse=True
+            )
+        except ValueError as exc:
+            # An index written by an older version of this program.
+            raise SearchError(
+                f"the index {path} has another layout than this version "
+                f"expects ({exc}); rebuild it with: python -m indexer reindex"
+            ) from exc
         with open(os.path.join(path, "products.jsonl"), encoding="utf-8") as handle:
             products = [Product.from_doc(json.loads(line)) for line in handle]
         vectors = np.load(os.path.join(path, "vectors.npy"))
