@@ -130,8 +130,11 @@ class Embedder:
         texts = [p.embedding_text() for p in products]
         keys = [text_hash(text, self.name) for text in texts]
         cached = store.cached_vectors(set(keys)) if store is not None else {}
+        # Shortest first: a batch of similar lengths pads little, as the
+        # model's own encode arranges within one call.
         todo = sorted(
-            {k: t for k, t in zip(keys, texts, strict=True) if k not in cached}.items()
+            {k: t for k, t in zip(keys, texts, strict=True) if k not in cached}.items(),
+            key=lambda pair: (len(pair[1]), pair[0]),
         )
 
         started = time.perf_counter()

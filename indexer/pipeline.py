@@ -13,7 +13,7 @@ from indexer.config import Settings, make_backend
 from indexer.embeddings import Embedder
 from indexer.formats import read_sources
 from indexer.search.base import SearchBackend
-from indexer.sources import IngestError
+from indexer.sources import IngestError, require_file
 from indexer.store import CatalogStore
 from recs.collaborative import CollaborativeModel, TrainingParams
 from recs.interactions import InteractionColumns
@@ -108,8 +108,7 @@ def _as_paths(sources: str | Sequence[str]) -> list[str]:
     if not paths:
         raise IngestError("no file to load; name at least one")
     for path in paths:
-        if not os.path.isfile(path):
-            raise IngestError(f"{path}: no such file")
+        require_file(path)
     return paths
 
 

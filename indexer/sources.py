@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import os
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,14 @@ class IngestError(Exception):
         super().__init__(message)
         self.path = path
         self.problems = list(problems)
+
+
+def require_file(path: str) -> None:
+    """Raise ``IngestError`` unless ``path`` is a readable file."""
+    if os.path.isdir(path):
+        raise IngestError(f"{path}: is a folder; name the files in it to load")
+    if not os.path.isfile(path):
+        raise IngestError(f"{path}: no such file")
 
 
 @contextlib.contextmanager

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from indexer.catalog import Product
 from indexer.search.base import Filters, SearchBackend
 from recs.content import profile_vector
 from recs.fusion import reciprocal_rank_fusion
@@ -14,6 +16,8 @@ from recs.model_store import TrainedModels
 log = logging.getLogger(__name__)
 
 CANDIDATES = 100
+# How long the trending rail's products are taken as they were fetched.
+AVAILABILITY_TTL = 10.0
 # Weights of each signal in the for-you fusion.
 COLLABORATIVE_WEIGHT = 1.0
 CONTENT_WEIGHT = 0.8
@@ -25,6 +29,7 @@ class Recommendation:
     item_id: str
     score: float
     sources: list[str] = field(default_factory=list)
+    product: Product | None = None
 
 
 class Recommender:
@@ -43,6 +48,18 @@ class Recommender:
     def __init__(self, backend: SearchBackend, models: TrainedModels | None):
         self.backend = backend
         self.models = models
+        self._available_cache: tuple[float, tuple[str, ...], dict] | None = None
+
+    def _available(self, item_ids: tuple[str, ...]) -> dict[str, Product]:
+        """The products of ``item_ids``, remembered for a few seconds: every
+        page with a trending rail asks for the same ones."""
+        cached = self._available_cache
+        now = time.monotonic()
+        if cached and cached[1] == item_ids and now - cached[0] < AVAILABILITY_TTL:
+            return cached[2]
+        found = self.backend.fetch(list(item_ids))
+        self._available_cache = (now, item_ids, found)
+        return found
 
     def trending(
         self, top_k: int, exclude: set[str] | frozenset = frozenset()
@@ -53,7 +70,7 @@ class Recommender:
             known = set(ranked)
             extra = self.backend.all_ids(top_k + len(exclude) + len(ranked))
             ranked = ranked + [i for i in extra if i not in known]
-        available = self.backend.fetch(ranked[: top_k + len(exclude) + 50])
+        available = self._available(tuple(ranked[: top_k + len(exclude) + 50]))
         return [
             item_id
             for item_id in ranked
@@ -116,7 +133,7 @@ class Recommender:
         }
         products = self.backend.fetch([item_id for item_id, _ in fused[: top_k * 2]])
         result = [
-            Recommendation(item_id, score, sources[item_id])
+            Recommendation(item_id, score, sources[item_id], products[item_id])
             for item_id, score in fused[: top_k * 2]
             if item_id in products and products[item_id].available
         ]

@@ -108,3 +108,8 @@ def test_serve_refuses_a_weak_key_before_binding(tmp_path, monkeypatch):
     assert "SECRET_KEY" in served.stderr and "serving the shop" not in served.stdout
     bad_port = run_cli("serve", "--port", "99999", data_dir=tmp_path)
     assert bad_port.returncode == 2 and "65535" in bad_port.stderr
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    refused = run_cli("load", str(tmp_path), data_dir=tmp_path / "data")
+    assert refused.returncode == 2 and "is a folder" in refused.stderr

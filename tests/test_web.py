@@ -412,3 +412,9 @@ def test_product_breadcrumbs_follow_its_category(category_client):
     crumbs = page.split('aria-label="Breadcrumb"')[1].split("</nav>")[0]
     assert "/browse?category=Home+%3E+Kitchen+%3E+Mugs" in crumbs
     assert "Blue Enamel Mug" in crumbs
+
+
+def test_pages_refuse_framing(client):
+    response = client.get("/")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -269,14 +269,12 @@ def my_recommendations():
     shopper = authenticated_shopper()
     history = services().db.history(shopper.id)
     recommendations = services().recommender.for_you(history, top_k)
-    products = services().backend.fetch([r.item_id for r in recommendations])
     return jsonify(
         {
             "user": shopper.id,
             "results": [
-                {**product_json(products[r.item_id], r.score), "sources": r.sources}
+                {**product_json(r.product, r.score), "sources": r.sources}
                 for r in recommendations
-                if r.item_id in products
             ],
         }
     )

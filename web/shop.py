@@ -69,12 +69,7 @@ def home():
         # now, so feedback given a moment ago already counts.
         if any(strength > 0 for strength in history.values()):
             recommendations = shop.recommender.for_you(history, RAIL_SIZE)
-            products = shop.backend.fetch([r.item_id for r in recommendations])
-            for_you = [
-                (products[r.item_id], reason_text(r.sources))
-                for r in recommendations
-                if r.item_id in products
-            ]
+            for_you = [(r.product, reason_text(r.sources)) for r in recommendations]
 
         # Because you liked X: one rail per recent like or good rating.
         anchors = list(shop.db.likes(current_user.id))

@@ -21,7 +21,7 @@ from indexer.formats import amazon, generic, retail
 from indexer.formats.base import ReadResult, merge_product
 from indexer.formats.reading import open_binary, sniff_delimiter
 from indexer.formats.text import parse_number
-from indexer.sources import IngestError, RowProblem
+from indexer.sources import IngestError, RowProblem, require_file
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,7 @@ def _looks_like_ratings(fields: list[str]) -> bool:
 
 def read_file(path: str, mapping: dict | None = None) -> ReadResult:
     """Read one file with the reader its format needs."""
-    if not os.path.isfile(path):
-        raise IngestError(f"{path}: no such file")
+    require_file(path)
     kind = detect_format(path, mapping)
     log.debug("%s: read as %s", path, kind)
     if kind == "retail":
