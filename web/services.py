@@ -12,7 +12,7 @@ from flask import current_app
 from indexer.catalog import Product
 from indexer.config import Settings, make_backend
 from indexer.embeddings import Embedder
-from indexer.search.base import Hit, SearchRequest, SearchResponse
+from indexer.search.base import Hit, SearchError, SearchRequest, SearchResponse
 from indexer.store import CatalogStore
 from recs.baskets import BasketIndex
 from recs.model_store import ModelStore
@@ -55,7 +55,12 @@ class ShopServices:
         self._baskets: BasketIndex | None = None
 
     def warm_up(self) -> None:
-        """Load the embedding model and trained models before the first request."""
+        """Load the embedding model, the serving index and the trained models
+        before the first request."""
+        try:
+            self.backend.status()  # the embedded backend opens its version
+        except SearchError as exc:
+            log.warning("search index not ready: %s", exc)
         self.embedder.encode_query("warm up")
         self.recommender  # noqa: B018 - loads the models
         self.baskets  # noqa: B018 - counts the baskets
