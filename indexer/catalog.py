@@ -70,6 +70,20 @@ class Interaction:
     timestamp: float  # seconds since the epoch, UTC
 
 
+CATEGORY_SEPARATOR = " > "
+
+
+def category_levels(path: str) -> list[str]:
+    """``"Home > Kitchen"`` as ``["Home", "Kitchen"]``."""
+    return [level.strip() for level in path.split(">") if level.strip()]
+
+
+def category_ancestors(path: str) -> list[str]:
+    """``"A > B > C"`` gives ``["A", "A > B", "A > B > C"]``, itself last."""
+    levels = category_levels(path)
+    return [CATEGORY_SEPARATOR.join(levels[: n + 1]) for n in range(len(levels))]
+
+
 def text_hash(text: str, model_name: str) -> str:
     """Key of an embedding: the text and the model that embedded it."""
     digest = hashlib.sha256()

@@ -9,7 +9,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from indexer.catalog import Product
+from indexer.catalog import (
+    CATEGORY_SEPARATOR,
+    Product,
+    category_ancestors,
+    category_levels,
+)
 from indexer.search.base import (
     PRICE_BUCKETS,
     RATING_BUCKETS,
@@ -23,20 +28,8 @@ from indexer.search.base import (
 
 log = logging.getLogger(__name__)
 
-SEPARATOR = " > "
 FACET_SIZE = 20
 WORD = re.compile(r"\w+")
-
-
-def category_levels(path: str) -> list[str]:
-    """``"Home > Kitchen"`` as ``["Home", "Kitchen"]``."""
-    return [level.strip() for level in path.split(">") if level.strip()]
-
-
-def ancestors(path: str) -> list[str]:
-    """Every prefix path of ``path``, itself last."""
-    levels = category_levels(path)
-    return [SEPARATOR.join(levels[: n + 1]) for n in range(len(levels))]
 
 
 @dataclass
@@ -61,7 +54,7 @@ class CatalogView:
         self.by_id = {p.item_id: p for p in products}
         counts: Counter[str] = Counter()
         for product in self.products:
-            for path in ancestors(product.category):
+            for path in category_ancestors(product.category):
                 counts[path] += 1
         self.category_counts = counts
         self.words = sorted(
@@ -89,7 +82,7 @@ class CatalogView:
     def children(self, path: str = "") -> list[FacetBucket]:
         """Sub-categories of ``path`` (top-level ones for ``""``) with counts."""
         depth = len(category_levels(path))
-        prefix = path + SEPARATOR if path else ""
+        prefix = path + CATEGORY_SEPARATOR if path else ""
         return sorted(
             (
                 FacetBucket(name, count)
@@ -132,7 +125,7 @@ class CatalogView:
         prices = [0] * len(PRICE_BUCKETS)
         ratings = [0] * len(RATING_BUCKETS)
         for product in products:
-            paths = ancestors(product.category)
+            paths = category_ancestors(product.category)
             if len(paths) > depth:
                 categories[paths[depth]] += 1
             if product.brand:

@@ -18,9 +18,9 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
+from indexer.catalog import category_ancestors
 from indexer.search.base import PRICE_BUCKETS, RATING_BUCKETS, Filters, SearchRequest
 from web.auth import safe_next
-from web.catalog import ancestors
 from web.params import SEARCH_PARAMS, BadParameter, search_request
 from web.services import services
 
@@ -356,7 +356,7 @@ def browse():
     )
     crumbs = [
         {"label": path.split(" > ")[-1], "url": url_for("shop.browse", category=path)}
-        for path in ancestors(location)
+        for path in category_ancestors(location)
     ]
     return render_template(
         "browse.html",
@@ -395,7 +395,7 @@ def product(item_id: str):
         liked = item_id in shop.db.likes(current_user.id)
     crumbs = [
         {"label": path.split(" > ")[-1], "url": url_for("shop.browse", category=path)}
-        for path in ancestors(found.category)
+        for path in category_ancestors(found.category)
         if shop.catalog.is_category(path)
     ]
     return render_template(

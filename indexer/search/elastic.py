@@ -25,7 +25,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from elasticsearch.helpers import streaming_bulk
 from tqdm import tqdm
 
-from indexer.catalog import Product
+from indexer.catalog import Product, category_ancestors
 from indexer.search.base import (
     FUZZY_BOOST,
     FUZZY_ONE_EDIT,
@@ -50,7 +50,6 @@ from indexer.search.base import (
     empty_facets,
     page_slice,
 )
-from indexer.search.embedded import category_ancestors
 from indexer.versions import new_version_name
 from recs.fusion import reciprocal_rank_fusion
 

@@ -23,7 +23,7 @@ import numpy as np
 import tantivy
 from tqdm import tqdm
 
-from indexer.catalog import Product
+from indexer.catalog import Product, category_ancestors
 from indexer.search.base import (
     FUZZY_BOOST,
     KNN_CANDIDATES,
@@ -75,12 +75,6 @@ def _schema() -> tantivy.Schema:
     builder.add_float_field("rating", indexed=True, fast=True)
     builder.add_boolean_field("available", indexed=True, fast=True)
     return builder.build()
-
-
-def category_ancestors(category: str) -> list[str]:
-    """``"A > B > C"`` gives ``["A", "A > B", "A > B > C"]``."""
-    levels = [level.strip() for level in category.split(">") if level.strip()]
-    return [" > ".join(levels[: i + 1]) for i in range(len(levels))]
 
 
 def _tantivy_doc(product: Product) -> tantivy.Document:
