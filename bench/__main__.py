@@ -321,6 +321,16 @@ def register_and_rate(base: str, item_ids: list[str]) -> str:
     return cookie
 
 
+def latency_row(backend: str, request: str, clients: int, result: dict) -> list:
+    """One row of a serving table from a load generator result."""
+    return [
+        backend,
+        request,
+        clients,
+        *(result[key] for key in ("p50", "p95", "p99", "rps", "errors")),
+    ]
+
+
 def serve_and_measure(
     data_dir: str,
     backend: str,
@@ -356,18 +366,7 @@ def serve_and_measure(
         for name, batch in requests.items():
             for concurrency in (1, 16):
                 result = load(server.base, batch, concurrency, seconds)
-                rows.append(
-                    [
-                        backend,
-                        name,
-                        concurrency,
-                        result["p50"],
-                        result["p95"],
-                        result["p99"],
-                        result["rps"],
-                        result["errors"],
-                    ]
-                )
+                rows.append(latency_row(backend, name, concurrency, result))
         memory = rss_mib(server.process.pid)
     finally:
         server.stop()
@@ -413,18 +412,7 @@ def raw_es_rows(alias: str, queries: list[str], seconds: float) -> list[list]:
             batch.append(steps)
         for concurrency in (1, 16):
             result = load(es_url(), batch, concurrency, seconds)
-            rows.append(
-                [
-                    "raw Elasticsearch",
-                    name,
-                    concurrency,
-                    result["p50"],
-                    result["p95"],
-                    result["p99"],
-                    result["rps"],
-                    result["errors"],
-                ]
-            )
+            rows.append(latency_row("raw Elasticsearch", name, concurrency, result))
     backend.close()
     return rows
 
