@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from indexer.catalog import Product
@@ -41,13 +41,22 @@ class Recommender:
     backend : SearchBackend
         Supplies item embeddings and kNN.
     models : TrainedModels or None
-        None before the first ``train``: lists then come from content and
-        catalog order alone.
+        None before the first ``train`` or when the model cannot be read:
+        lists then come from content and ``popular`` alone.
+    popular : sequence of str, optional
+        Item ids, most popular first, for trending when there is no model;
+        catalog order when empty.
     """
 
-    def __init__(self, backend: SearchBackend, models: TrainedModels | None):
+    def __init__(
+        self,
+        backend: SearchBackend,
+        models: TrainedModels | None,
+        popular: Sequence[str] = (),
+    ):
         self.backend = backend
         self.models = models
+        self.popular = list(popular)
         self._available_cache: tuple[float, tuple[str, ...], dict] | None = None
 
     def _available(self, item_ids: tuple[str, ...]) -> dict[str, Product]:
@@ -64,8 +73,8 @@ class Recommender:
     def trending(
         self, top_k: int, exclude: set[str] | frozenset = frozenset()
     ) -> list[str]:
-        """Items with the most recent interest; catalog order when untrained."""
-        ranked = self.models.trending if self.models else []
+        """Items with the most recent interest; the most popular when untrained."""
+        ranked = self.models.trending if self.models else self.popular
         if len(ranked) < top_k + len(exclude):
             known = set(ranked)
             extra = self.backend.all_ids(top_k + len(exclude) + len(ranked))
