@@ -205,7 +205,14 @@ class ElasticsearchBackend(SearchBackend):
             )
             self._swap_alias(index)
         except Exception as exc:
-            self.client.options(ignore_status=404).indices.delete(index=index)
+            try:
+                self.client.options(ignore_status=404).indices.delete(index=index)
+            except (ApiError, TransportError) as cleanup:
+                log.warning(
+                    "could not delete the unfinished %s (%s); the next build will",
+                    index,
+                    cleanup,
+                )
             if isinstance(exc, IndexBuildError):
                 raise
             raise IndexBuildError(
