@@ -232,9 +232,10 @@ class ShopServices:
             ):
                 return
             self._catalog_checked = now
+            # Baskets first: a reader that finds the view finds its baskets.
             if not os.path.exists(self.settings.catalog_path):
-                self._catalog_view = CatalogView([])
                 self._baskets = BasketIndex.from_interactions([])
+                self._catalog_view = CatalogView([])
                 return
             store = CatalogStore(self.settings.catalog_path)
             try:
@@ -242,8 +243,9 @@ class ShopServices:
                 if loaded_at == self._catalog_loaded_at and self._catalog_view:
                     return
                 started = time.perf_counter()
-                self._catalog_view = CatalogView(store.products())
+                view = CatalogView(store.products())
                 self._baskets = BasketIndex.from_interactions(store.interactions())
+                self._catalog_view = view
                 self._catalog_loaded_at = loaded_at
             finally:
                 store.close()
