@@ -99,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Show the serving index, the catalog and the model."""
     from indexer.store import CatalogStore
-    from recs.model_store import ModelStore
+    from recs.model_store import ModelStore, ModelUnusable
 
     settings = _settings(args)
     backend = make_backend(settings)
@@ -137,6 +137,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         store.close()
     models = ModelStore(settings.models_dir)
     status = {"index": index, "catalog": catalog, "model": models.current_version()}
+    try:
+        if models.load() is None:
+            status["model_problem"] = "no trained model; run: python -m indexer train"
+    except ModelUnusable as exc:
+        status["model_problem"] = str(exc)
+    if "model_problem" in status:
+        log.warning(
+            "%s; the shop serves content and popularity recommendations only",
+            status["model_problem"],
+        )
     print(json.dumps(status, indent=2))
     return 0 if "error" not in index else 1
 

@@ -56,6 +56,11 @@ class Embedder:
         self._lock = threading.Lock()
 
     @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (it loads on first use)."""
+        return self._model is not None
+
+    @property
     def model(self):
         with self._lock:
             if self._model is None:

@@ -27,6 +27,11 @@ class TrainedModels:
     version: str
 
 
+class ModelUnusable(Exception):
+    """The current model version exists but cannot be read (files missing or
+    corrupt); the message names the version and how to replace it."""
+
+
 class ModelStore:
     """Versions of trained models under ``root``, with a ``current`` symlink."""
 
@@ -61,17 +66,32 @@ class ModelStore:
         return current_version(self.root)
 
     def load(self) -> TrainedModels | None:
-        """The current version, or None when nothing was trained yet."""
+        """The current version, or None when nothing was trained yet.
+
+        Raises
+        ------
+        ModelUnusable
+            When the current version's files are missing or cannot be parsed.
+        """
         version = self.current_version()
         if version is None:
             return None
         path = os.path.join(self.root, version)
-        with open(os.path.join(path, "signals.json"), encoding="utf-8") as handle:
-            signals = json.load(handle)
-        return TrainedModels(
-            collaborative=CollaborativeModel.load(path),
-            trending=signals["trending"],
-            popularity=signals["popularity"],
-            trained_at=signals["trained_at"],
-            version=version,
-        )
+        try:
+            with open(os.path.join(path, "signals.json"), encoding="utf-8") as handle:
+                signals = json.load(handle)
+            return TrainedModels(
+                collaborative=CollaborativeModel.load(path),
+                trending=list(signals["trending"]),
+                popularity=dict(signals["popularity"]),
+                trained_at=float(signals["trained_at"]),
+                version=version,
+            )
+        # Whatever a damaged file makes numpy, zipfile or json raise, the
+        # model is equally unusable.
+        except Exception as exc:
+            raise ModelUnusable(
+                f"model {version} in {self.root} cannot be read "
+                f"({type(exc).__name__}: {exc}); train a new one with: "
+                "python -m indexer train"
+            ) from exc

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from indexer.catalog import Product
-from indexer.search.base import Filters, SearchBackend
+from indexer.search.base import Filters, SearchBackend, SearchError
 from recs.content import profile_vector
 from recs.fusion import reciprocal_rank_fusion
 from recs.model_store import TrainedModels
@@ -41,13 +41,22 @@ class Recommender:
     backend : SearchBackend
         Supplies item embeddings and kNN.
     models : TrainedModels or None
-        None before the first ``train``: lists then come from content and
-        catalog order alone.
+        None before the first ``train`` or when the model cannot be read:
+        lists then come from content and ``popular`` alone.
+    popular : sequence of str, optional
+        Item ids, most popular first, for trending when there is no model;
+        catalog order when empty.
     """
 
-    def __init__(self, backend: SearchBackend, models: TrainedModels | None):
+    def __init__(
+        self,
+        backend: SearchBackend,
+        models: TrainedModels | None,
+        popular: Sequence[str] = (),
+    ):
         self.backend = backend
         self.models = models
+        self.popular = list(popular)
         self._available_cache: tuple[float, tuple[str, ...], dict] | None = None
 
     def _available(self, item_ids: tuple[str, ...]) -> dict[str, Product]:
@@ -64,8 +73,8 @@ class Recommender:
     def trending(
         self, top_k: int, exclude: set[str] | frozenset = frozenset()
     ) -> list[str]:
-        """Items with the most recent interest; catalog order when untrained."""
-        ranked = self.models.trending if self.models else []
+        """Items with the most recent interest; the most popular when untrained."""
+        ranked = self.models.trending if self.models else self.popular
         if len(ranked) < top_k + len(exclude):
             known = set(ranked)
             extra = self.backend.all_ids(top_k + len(exclude) + len(ranked))
@@ -109,13 +118,14 @@ class Recommender:
             rankings.append([item_id for item_id, _ in collaborative])
             weights.append(COLLABORATIVE_WEIGHT)
             names.append("collaborative")
-        vectors = self.backend.vectors(list(positive))
-        profile = profile_vector(positive, vectors.get)
-        if profile is not None:
-            content = self.backend.knn(
-                profile, CANDIDATES, Filters(exclude_ids=tuple(sorted(seen)))
-            )
-            rankings.append([hit.item_id for hit in content])
+        try:
+            content = self._content(positive, seen)
+        except SearchError as exc:
+            # The other signals still answer while the search backend is down.
+            log.debug("for-you without content similarity: %s", exc)
+            content = None
+        if content is not None:
+            rankings.append(content)
             weights.append(CONTENT_WEIGHT)
             names.append("content")
         rankings.append(self.trending(CANDIDATES, exclude=seen))
@@ -138,6 +148,17 @@ class Recommender:
             if item_id in products and products[item_id].available
         ]
         return result[:top_k]
+
+    def _content(self, positive: Mapping[str, float], seen: set[str]) -> list | None:
+        """Products nearest the shopper's taste vector; None without one."""
+        vectors = self.backend.vectors(list(positive))
+        profile = profile_vector(positive, vectors.get)
+        if profile is None:
+            return None
+        hits = self.backend.knn(
+            profile, CANDIDATES, Filters(exclude_ids=tuple(sorted(seen)))
+        )
+        return [hit.item_id for hit in hits]
 
     def similar(self, item_id: str, top_k: int) -> list[tuple[str, float]]:
         """Products nearest ``item_id`` by content; works for a product nobody

@@ -133,3 +133,29 @@ def test_cli_loads_and_reports_status_on_elasticsearch(es_url, tmp_path):
 
         ElasticsearchBackend(es_url, env_alias).drop_all()
         del os.environ["ELASTICSEARCH_ALIAS"]
+
+
+def test_query_text_reaches_elasticsearch_only_as_match_text(backend, embedder):
+    """No query string parser ever sees what a shopper typed."""
+    from tests.test_search_contract import HOSTILE_QUERIES
+
+    def places(node, text, path=""):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                assert key not in ("query_string", "simple_query_string", "script")
+                yield from places(value, text, f"{path}.{key}")
+        elif isinstance(node, list):
+            for value in node:
+                yield from places(value, text, path)
+        elif node == text:
+            yield path
+
+    for query in HOSTILE_QUERIES:
+        for mode in ("keyword", "hybrid"):
+            vector = embedder.encode_query(query) if mode != "keyword" else None
+            body = backend.search_body(SearchRequest(query, mode=mode), vector)
+            found = {p for search in body for p in places(search, query)}
+            assert found == {".query.bool.must.bool.should.multi_match.query"}, (
+                query,
+                found,
+            )

@@ -278,3 +278,54 @@ def test_an_index_of_another_layout_is_a_clear_error(tmp_path):
     make_current(str(tmp_path), "products-old")
     with pytest.raises(SearchError, match="python -m indexer reindex"):
         EmbeddedBackend(str(tmp_path)).search(keyword("lantern"))
+
+
+# Hostile query strings: query syntax of Lucene, Elasticsearch and tantivy,
+# very long strings, control characters, mixed scripts and emoji. Every one is
+# searched as plain words in every mode, and none reaches a query parser.
+HOSTILE_QUERIES = [
+    "*:*",
+    "item_id:71053",
+    "title:lantern AND price:[0 TO 1]",
+    "available:false OR available:true",
+    "_exists_:price",
+    'lantern~2^10 OR /la.*n/ "unclosed',
+    "((((lantern",
+    "NOT lantern -heart +christmas || && !",
+    "\\",
+    '{"match_all": {}}',
+    '{"script": {"source": "Math.random()"}}',
+    "IN [71053 22086]",
+    "' OR 1=1 --",
+    '"; DROP TABLE products; --',
+    "lantern\x00\x01\x1b[31m\x7f",
+    "lantern\r\nX-Injected: 1",
+    "\u202elantern\u200b\ufeff",
+    "ランタン фонарь 灯笼 🏮 lantern فانوس",
+    "👨‍👩‍👧‍👦" * 20,
+    "lantern " * 62,
+    "a" * 500,
+    " ".join(f"word{n:03d}x" for n in range(55)),
+    "🏮" * 500,
+]
+MATCH_ALL_SYNTAX = ["*:*", "_exists_:price", "available:false OR available:true"]
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_hostile_queries_are_searched_as_words(backend, embedder, mode):
+    every = backend.search(
+        SearchRequest("lantern", mode="keyword", filters=Filters(available_only=False))
+    )
+    assert every.total > 0
+    for query in HOSTILE_QUERIES:
+        vector = embedder.encode_query(query) if mode != "keyword" else None
+        response = backend.search(SearchRequest(query, mode=mode), vector)
+        assert response.total >= len(response.hits), query
+        if mode == "keyword" and query in MATCH_ALL_SYNTAX:
+            # Run as syntax, these would match most of the catalog.
+            assert response.total < len(backend.all_ids(100_000)) // 2, query
+
+
+def test_field_syntax_does_not_pick_a_product(backend):
+    response = backend.search(SearchRequest("item_id:71053", mode="keyword"))
+    assert [hit.item_id for hit in response.hits] != ["71053"]

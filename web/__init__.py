@@ -101,12 +101,13 @@ def create_app(
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to see that page."
 
-    from web import account, api, auth, shop
+    from web import account, api, auth, health, shop
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(shop.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
     csrf.exempt(api.bp)
     api.register_error_handlers(app)
 

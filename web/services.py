@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 
@@ -12,10 +13,16 @@ from flask import current_app
 from indexer.catalog import Product
 from indexer.config import Settings, make_backend
 from indexer.embeddings import Embedder
-from indexer.search.base import Hit, SearchError, SearchRequest, SearchResponse
+from indexer.search.base import (
+    Hit,
+    SearchBackend,
+    SearchError,
+    SearchRequest,
+    SearchResponse,
+)
 from indexer.store import CatalogStore
 from recs.baskets import BasketIndex
-from recs.model_store import ModelStore
+from recs.model_store import ModelStore, ModelUnusable
 from recs.recommender import Recommender
 from web.catalog import CatalogView, Suggestion
 from web.db import ShopDatabase
@@ -24,6 +31,35 @@ from web.db import ShopDatabase
 CATALOG_CHECK_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
+
+
+# A backend outage is logged at most this often per kind of call.
+OUTAGE_LOG_SECONDS = 60.0
+
+
+class CatalogFallback:
+    """The search backend as the shop's pages use it: product lookups fall
+    back to the catalog of record (the catalog store, held in memory) while
+    the backend cannot answer; everything else goes to the backend as is."""
+
+    def __init__(self, backend: SearchBackend, catalog):
+        self._backend = backend
+        self._catalog = catalog
+        self._logged_at = -OUTAGE_LOG_SECONDS
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)
+
+    def fetch(self, item_ids: list[str]) -> dict[str, Product]:
+        try:
+            return self._backend.fetch(item_ids)
+        except SearchError as exc:
+            now = time.monotonic()
+            if now - self._logged_at >= OUTAGE_LOG_SECONDS:
+                self._logged_at = now
+                log.warning("product lookups use the catalog store: %s", exc)
+            known = self._catalog().by_id
+            return {i: known[i] for i in item_ids if i in known}
 
 
 def services() -> ShopServices:
@@ -41,13 +77,18 @@ class ShopServices:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         self.settings = settings
-        self.backend = make_backend(settings)
+        self.search_backend = make_backend(settings)
+        # Pages and recommendations look products up here, so that they
+        # still show while the search backend is down.
+        self.backend = CatalogFallback(self.search_backend, lambda: self.catalog)
         self.embedder = embedder or Embedder()
         self.db = ShopDatabase(settings.shop_db_path)
         self.models = ModelStore(settings.models_dir)
         self._lock = threading.Lock()
-        self._model_version: str | None = None
+        # "" until the first look, so that a missing model is reported too.
+        self._model_version: str | None = ""
         self._recommender = Recommender(self.backend, None)
+        self.model_problem: str | None = None
         self._catalog_lock = threading.Lock()
         self._catalog_loaded_at: str | None = None
         self._catalog_checked = 0.0
@@ -58,7 +99,7 @@ class ShopServices:
         """Load the embedding model, the serving index and the trained models
         before the first request."""
         try:
-            self.backend.status()  # the embedded backend opens its version
+            self.search_backend.status()  # the embedded backend opens its version
         except SearchError as exc:
             log.warning("search index not ready: %s", exc)
         self.embedder.encode_query("warm up")
@@ -67,15 +108,79 @@ class ShopServices:
 
     @property
     def recommender(self) -> Recommender:
+        """Recommendations from the current model; from content and
+        popularity alone, with one warning per version, when the model is
+        missing or cannot be read."""
         version = self.models.current_version()
         if version != self._model_version:
             with self._lock:
                 if version != self._model_version:
-                    loaded = self.models.load()
-                    self._recommender = Recommender(self.backend, loaded)
+                    self._recommender = self._load_recommender(version)
                     self._model_version = version
-                    log.info("recommender uses model %s", version)
         return self._recommender
+
+    def _load_recommender(self, version: str | None) -> Recommender:
+        try:
+            loaded = self.models.load()
+        except ModelUnusable as exc:
+            loaded, self.model_problem = None, str(exc)
+        else:
+            self.model_problem = (
+                None
+                if loaded is not None
+                else f"no trained model in {self.settings.models_dir}; train one "
+                "with: python -m indexer train"
+            )
+        if loaded is None:
+            log.warning(
+                "%s; serving content and popularity recommendations only",
+                self.model_problem,
+            )
+            popular = [product.item_id for product in self.catalog.popular]
+            return Recommender(self.backend, None, popular)
+        log.info("recommender uses model %s", version)
+        return Recommender(self.backend, loaded)
+
+    def health(self) -> tuple[bool, dict]:
+        """Whether the shop can serve, and the state of each dependency.
+
+        The database, the search backend and the query embedder are needed;
+        without a model the shop still serves, from content and popularity.
+        """
+        checks: dict[str, dict] = {}
+        try:
+            users = self.db.connection.execute("SELECT count(*) FROM users")
+            checks["database"] = {"ok": True, "users": users.fetchone()[0]}
+        except sqlite3.Error as exc:
+            checks["database"] = {"ok": False, "error": str(exc)}
+        try:
+            info = self.search_backend.health()
+            checks["search"] = {
+                "ok": info.index is not None and info.documents > 0,
+                "backend": info.backend,
+                "index": info.index,
+                "documents": info.documents,
+                "health": info.health,
+            }
+        except SearchError as exc:
+            log.warning("health check: %s", exc)
+            checks["search"] = {
+                "ok": False,
+                "backend": self.search_backend.name,
+                "error": "the search backend does not answer",
+            }
+        self.recommender  # noqa: B018 - notices a new or damaged model
+        checks["model"] = {
+            "ok": self.model_problem is None,
+            "version": self._model_version,
+            **({"problem": self.model_problem} if self.model_problem else {}),
+        }
+        checks["embedder"] = {
+            "ok": self.embedder.loaded,
+            "model": self.embedder.name,
+        }
+        needed = ("database", "search", "embedder")
+        return all(checks[name]["ok"] for name in needed), checks
 
     def search(self, request: SearchRequest) -> SearchResponse:
         vector = None
@@ -127,9 +232,10 @@ class ShopServices:
             ):
                 return
             self._catalog_checked = now
+            # Baskets first: a reader that finds the view finds its baskets.
             if not os.path.exists(self.settings.catalog_path):
-                self._catalog_view = CatalogView([])
                 self._baskets = BasketIndex.from_interactions([])
+                self._catalog_view = CatalogView([])
                 return
             store = CatalogStore(self.settings.catalog_path)
             try:
@@ -137,8 +243,9 @@ class ShopServices:
                 if loaded_at == self._catalog_loaded_at and self._catalog_view:
                     return
                 started = time.perf_counter()
-                self._catalog_view = CatalogView(store.products())
+                view = CatalogView(store.products())
                 self._baskets = BasketIndex.from_interactions(store.interactions())
+                self._catalog_view = view
                 self._catalog_loaded_at = loaded_at
             finally:
                 store.close()

@@ -19,7 +19,13 @@ from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
 from indexer.catalog import category_ancestors
-from indexer.search.base import PRICE_BUCKETS, RATING_BUCKETS, Filters, SearchRequest
+from indexer.search.base import (
+    PRICE_BUCKETS,
+    RATING_BUCKETS,
+    Filters,
+    SearchError,
+    SearchRequest,
+)
 from web.auth import safe_next
 from web.params import SEARCH_PARAMS, BadParameter, search_request
 from web.services import services
@@ -46,6 +52,16 @@ SOURCE_REASONS = {
 }
 
 
+def unless_search_is_down(rail, *args) -> list:
+    """A rail that needs the search backend, or none while it is down: the
+    rest of the page still shows."""
+    try:
+        return rail(*args)
+    except SearchError as exc:
+        log.debug("rail %s left out: %s", getattr(rail, "__name__", rail), exc)
+        return []
+
+
 def my_likes() -> set[str]:
     if not current_user.is_authenticated:
         return set()
@@ -68,7 +84,9 @@ def home():
         # Picked for you: the shopper's factors are solved from this history
         # now, so feedback given a moment ago already counts.
         if any(strength > 0 for strength in history.values()):
-            recommendations = shop.recommender.for_you(history, RAIL_SIZE)
+            recommendations = unless_search_is_down(
+                shop.recommender.for_you, history, RAIL_SIZE
+            )
             for_you = [(r.product, reason_text(r.sources)) for r in recommendations]
 
         # Because you liked X: one rail per recent like or good rating.
@@ -80,7 +98,9 @@ def home():
             liked = shop.product(anchor)
             if liked is None:
                 continue
-            picks = shop.recommender.because_you_liked(anchor, SMALL_RAIL, seen)
+            picks = unless_search_is_down(
+                shop.recommender.because_you_liked, anchor, SMALL_RAIL, seen
+            )
             products = shop.products([r.item_id for r in picks])
             if products:
                 liked_rails.append((liked, products))
@@ -382,7 +402,12 @@ def product(item_id: str):
     if found is None:
         abort(404, "That product isn't in the catalog (any more).")
     similar = shop.products(
-        [i for i, _ in shop.recommender.similar(item_id, SMALL_RAIL)]
+        [
+            i
+            for i, _ in unless_search_is_down(
+                shop.recommender.similar, item_id, SMALL_RAIL
+            )
+        ]
     )
     together = shop.products([i for i, _ in shop.bought_together(item_id, 4)])
     also_bought = shop.products(

@@ -235,6 +235,11 @@ class SearchBackend(abc.ABC):
     def status(self) -> IndexInfo:
         """The serving index: its name, its document count and its health."""
 
+    def health(self) -> IndexInfo:
+        """``status`` for a health check: answers within seconds, even when
+        a server behind the backend hangs."""
+        return self.status()
+
     def similar(
         self, item_id: str, top_k: int, filters: Filters = NO_FILTERS
     ) -> list[Hit]:

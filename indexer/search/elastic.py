@@ -4,7 +4,8 @@ Products live in versioned indices (``<alias>-<version>``) behind an alias.
 A build bulk-loads a new version, checks its document count, then moves the
 alias in one atomic ``update_aliases`` call; only then are versions older than
 the previous one deleted. A failed build deletes its own half-built index
-and leaves the alias where it was.
+and leaves the alias where it was; one killed half way leaves its index
+behind, and the next build deletes it first.
 
 Hybrid ranking uses this project's reciprocal rank fusion over a BM25 and a
 kNN request sent together with ``msearch``: Elasticsearch's own RRF retriever
@@ -61,6 +62,8 @@ MAPPINGS_PATH = os.path.join(
 FACET_SIZE = 20
 BULK_CHUNK = 500
 KNN_NUM_CANDIDATES = 200
+# A health check must answer while the node hangs: one try, a short wait.
+HEALTH_TIMEOUT_S = 2.0
 SOURCE_EXCLUDES = ["embedding", "category_path", "text"]
 SORT_FIELDS = {
     "price_asc": ("price", "asc"),
@@ -166,6 +169,7 @@ class ElasticsearchBackend(SearchBackend):
         body["settings"]["refresh_interval"] = "-1"
         body["settings"]["number_of_replicas"] = 0
         started = time.perf_counter()
+        self._drop_unfinished()
         self._call("create an index", self.client.indices.create, index=index, **body)
         try:
             rejected = self._bulk_load(index, products, vectors)
@@ -201,7 +205,14 @@ class ElasticsearchBackend(SearchBackend):
             )
             self._swap_alias(index)
         except Exception as exc:
-            self.client.options(ignore_status=404).indices.delete(index=index)
+            try:
+                self.client.options(ignore_status=404).indices.delete(index=index)
+            except (ApiError, TransportError) as cleanup:
+                log.warning(
+                    "could not delete the unfinished %s (%s); the next build will",
+                    index,
+                    cleanup,
+                )
             if isinstance(exc, IndexBuildError):
                 raise
             raise IndexBuildError(
@@ -258,10 +269,11 @@ class ElasticsearchBackend(SearchBackend):
             log.warning("rejected document %s: %s", item_id, reason)
         return rejected
 
-    def _serving_indices(self) -> list[str]:
+    def _serving_indices(self, client: Elasticsearch | None = None) -> list[str]:
+        client = client or self.client
         response = self._call(
             "read the alias",
-            self.client.options(ignore_status=404).indices.get_alias,
+            client.options(ignore_status=404).indices.get_alias,
             name=self.alias,
         )
         if response.meta.status == 404:
@@ -287,6 +299,22 @@ class ElasticsearchBackend(SearchBackend):
         )
         return sorted(response.body) if response.meta.status != 404 else []
 
+    def _drop_unfinished(self) -> None:
+        """Delete the versions newer than the serving one: builds that never
+        got the alias, because their process was killed or their node
+        stopped half way.
+
+        Two builds of one alias at once are not supported: the second
+        would delete the first's index as unfinished. A lock held in the
+        cluster would lift that.
+        """
+        serving = self._serving_indices()
+        newest_served = max(serving) if serving else ""
+        for stale in self._versions():
+            if stale > newest_served and stale not in serving:
+                self.client.options(ignore_status=404).indices.delete(index=stale)
+                log.warning("deleted %s, left unfinished by an earlier build", stale)
+
     def _prune(self, keep: str) -> None:
         """Delete versions older than the one before ``keep``."""
         versions = [v for v in self._versions() if v != keep]
@@ -302,15 +330,23 @@ class ElasticsearchBackend(SearchBackend):
     # Reading
 
     def status(self) -> IndexInfo:
-        health = self._call("read cluster health", self.client.cluster.health)
-        serving = self._serving_indices()
+        return self._status(self.client)
+
+    def health(self) -> IndexInfo:
+        return self._status(
+            self.client.options(request_timeout=HEALTH_TIMEOUT_S, max_retries=0)
+        )
+
+    def _status(self, client: Elasticsearch) -> IndexInfo:
+        health = self._call("read cluster health", client.cluster.health)
+        serving = self._serving_indices(client)
         if not serving:
             return IndexInfo(self.name, self.alias, None, 0, health["status"])
-        count = self._call("count", self.client.count, index=self.alias)["count"]
+        count = self._call("count", client.count, index=self.alias)["count"]
         # GET / is absent from the minimal distribution; node info has the version.
         nodes = self._call(
             "read node versions",
-            self.client.nodes.info,
+            client.nodes.info,
             filter_path="nodes.*.version",
         )
         versions = sorted({node["version"] for node in nodes["nodes"].values()})

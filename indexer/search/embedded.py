@@ -3,11 +3,13 @@
 Each build writes a complete version directory (tantivy index, vectors,
 products) beside the serving one, then swaps the ``current`` symlink with one
 atomic rename. Readers notice the new target on their next query and switch;
-a build that fails leaves ``current`` where it was.
+a build that fails leaves ``current`` where it was, and one killed half way
+leaves a directory that the next build removes first.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -56,6 +58,7 @@ WORD = re.compile(r"\w+", re.UNICODE)
 FACET_SIZE = 20
 KEEP_VERSIONS = 2  # the serving version and the one before it
 WRITER_HEAP = 64 * 1024 * 1024
+BUILD_LOCK = ".build.lock"
 
 
 def _schema() -> tantivy.Schema:
@@ -177,6 +180,24 @@ class EmbeddedBackend(SearchBackend):
     ) -> IndexInfo:
         products = list(products)
         check_vectors(products, vectors)
+        with open(os.path.join(self.root, BUILD_LOCK), "a") as lock:
+            # One build at a time; the lock dies with a killed process.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._drop_unfinished()
+            return self._build_locked(products, vectors, expected)
+
+    def _drop_unfinished(self) -> None:
+        """Remove version directories newer than the serving one: builds
+        killed half way, which never became current."""
+        serving = self._current_target() or ""
+        for entry in sorted(os.listdir(self.root)):
+            if entry.startswith("products-") and entry > serving:
+                shutil.rmtree(os.path.join(self.root, entry), ignore_errors=True)
+                log.warning("removed %s, left unfinished by an earlier build", entry)
+
+    def _build_locked(
+        self, products: list[Product], vectors: np.ndarray, expected: int | None
+    ) -> IndexInfo:
         name = new_version_name("products")
         path = os.path.join(self.root, name)
         started = time.perf_counter()
