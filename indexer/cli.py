@@ -142,11 +142,25 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Offline evaluation of the recommenders on a time split."""
-    from recs.evaluation import evaluate_store
+    """Offline evaluation of every recommender on a temporal split."""
+    from recs.evaluation import evaluate, load_files, load_store
+    from recs.hybrid import HybridConfig
+    from recs.report import headline, write_report
 
     settings = _settings(args)
-    print(evaluate_store(settings, top_k=args.top_k).table())
+    if args.sources:
+        os.makedirs(settings.data_dir, exist_ok=True)
+        cache = os.path.join(settings.data_dir, "evaluation-embeddings.sqlite")
+        data = load_files(args.sources, cache, args.name, args.mapping)
+    else:
+        data = load_store(settings, args.name)
+    config = HybridConfig.load(args.config) if args.config else None
+    result = evaluate(data, args.top_k, config, tune_config=not args.no_tune)
+    folder = write_report(result, args.out, args.sources)
+    print(result.table())
+    print()
+    print(headline(result))
+    print(f"report written to {folder}")
     return 0
 
 
@@ -254,7 +268,26 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     evaluate = commands.add_parser("evaluate", help=cmd_evaluate.__doc__)
+    evaluate.add_argument(
+        "sources",
+        nargs="*",
+        metavar="FILE",
+        help="shop files to evaluate on, as for load (default: the loaded catalog)",
+    )
+    evaluate.add_argument("--mapping", help="JSON file naming the columns")
     evaluate.add_argument("--top-k", type=int, default=10)
+    evaluate.add_argument("--name", help="dataset name in the report folder's name")
+    evaluate.add_argument(
+        "--out", default="reports", help="parent folder of the report (reports)"
+    )
+    evaluate.add_argument(
+        "--config", help="config.json of an earlier evaluation, used as the start"
+    )
+    evaluate.add_argument(
+        "--no-tune",
+        action="store_true",
+        help="score the given (or default) configuration without tuning it",
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     serve = commands.add_parser("serve", help=cmd_serve.__doc__)
