@@ -77,8 +77,10 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the collaborative model and popularity signals."""
-    from indexer.pipeline import is_trained, train_models
-    from recs.collaborative import TrainingParams
+    from dataclasses import replace
+
+    from indexer.pipeline import is_trained, train_models, tune_recipe
+    from recs.hybrid import HybridConfig
     from web.db import ShopDatabase
 
     settings = _settings(args)
@@ -90,8 +92,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         shop_db = ShopDatabase(settings.shop_db_path)
         feedback = shop_db.all_interactions()
         shop_db.close()
-    params = TrainingParams(factors=args.factors, iterations=args.iterations)
-    version = train_models(settings, params, feedback)
+    if args.config:
+        recipe = HybridConfig.load(args.config)
+    elif args.tune:
+        recipe = tune_recipe(settings)
+    else:
+        recipe = HybridConfig()
+    overrides = {
+        name: value
+        for name, value in (("factors", args.factors), ("iterations", args.iterations))
+        if value is not None
+    }
+    recipe = replace(recipe, **overrides)
+    version = train_models(settings, recipe.training_params(), feedback, recipe)
     print(f"trained model {version} ({len(feedback)} shop feedback events included)")
     return 0
 
@@ -257,8 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.set_defaults(func=cmd_reindex)
 
     train = commands.add_parser("train", help=cmd_train.__doc__)
-    train.add_argument("--factors", type=int, default=64)
-    train.add_argument("--iterations", type=int, default=15)
+    train.add_argument("--factors", type=int, help="ALS factors (recipe's)")
+    train.add_argument("--iterations", type=int, help="ALS iterations (recipe's)")
+    recipe = train.add_mutually_exclusive_group()
+    recipe.add_argument(
+        "--config",
+        help="config.json of an evaluation: the tuned recipe to train and serve",
+    )
+    recipe.add_argument(
+        "--tune",
+        action="store_true",
+        help="tune the recipe on the newest tenth of the history first",
+    )
     train.add_argument(
         "--if-stale", action="store_true", help="skip when the model is up to date"
     )

@@ -20,16 +20,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from implicit.evaluation import ranking_metrics_at_k
-from implicit.nearest_neighbours import CosineRecommender
 from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from recs.collaborative import fit_cooccurrence
 from recs.hybrid import (
     HybridConfig,
     buy_again,
@@ -70,17 +70,20 @@ MMR_POOL = 50
 # the undiversified list is kept.
 MMR_TOLERANCE = 0.02
 
+# Existing products whose buyers stand in for a new product's.
+COLD_ITEM_NEIGHBOURS = 20
+
 # Tuning grids, searched one setting at a time (coordinate ascent).
 ALS_GRID = {
-    "factors": [32, 64, 128],
+    "factors": [32, 64, 128, 256],
     "regularization": [0.01, 0.1, 1.0],
-    "alpha": [1.0, 5.0, 20.0, 40.0],
+    "alpha": [0.25, 1.0, 5.0, 20.0, 40.0],
     "iterations": [10, 20],
 }
-NEIGHBOURS_GRID = [20, 50, 200]
-TRENDING_GRID = [7.0, 14.0, 30.0, 90.0]
+NEIGHBOURS_GRID = [5, 10, 20, 50, 200]
+TRENDING_GRID = [3.0, 7.0, 14.0, 30.0, 90.0]
 BUY_AGAIN_GRID = [30.0, 90.0, 365.0, 3650.0]
-RRF_GRID = [5, 20, 60]
+RRF_GRID = [5, 20, 60, 120]
 WEIGHT_GRID = [0.0, 0.25, 0.5, 1.0, 2.0]
 MMR_GRID = [1.0, 0.9, 0.8, 0.7, 0.5]
 
@@ -228,7 +231,9 @@ def make_split(data: EvaluationData, cut: float, end: float) -> Split:
     new_users: dict[str, tuple[set[str], set[str]]] = {}
     if arriving:
         future_strengths = future.strengths()
-        by_user: dict[str, dict[float, set[str]]] = defaultdict(lambda: defaultdict(set))
+        by_user: dict[str, dict[float, set[str]]] = defaultdict(
+            lambda: defaultdict(set)
+        )
         for user_code, item_code, timestamp, strength in zip(
             future.user_codes,
             future.item_codes,
@@ -295,8 +300,7 @@ class FittedModels:
         with threadpool_limits(1, "blas"):
             self.als = config.training_params().new_model()
             self.als.fit(split.user_items, show_progress=False)
-        self.cooccurrence = CosineRecommender(K=config.neighbours)
-        self.cooccurrence.fit(split.user_items, show_progress=False)
+        self.cooccurrence = fit_cooccurrence(split.user_items, config.neighbours)
 
     def refit_als(self, config: HybridConfig) -> None:
         self.config = replace(self.config, **_als_fields(config))
@@ -306,14 +310,15 @@ class FittedModels:
 
     def refit_cooccurrence(self, neighbours: int) -> None:
         self.config = replace(self.config, neighbours=neighbours)
-        self.cooccurrence = CosineRecommender(K=neighbours)
-        self.cooccurrence.fit(self.split.user_items, show_progress=False)
+        self.cooccurrence = fit_cooccurrence(self.split.user_items, neighbours)
 
     def retrend(self, half_life_days: float) -> None:
         self.config = replace(self.config, trending_half_life_days=half_life_days)
         self.trending = [
             item
-            for item, _ in trending_scores(self.split.train, self.split.cut, half_life_days)
+            for item, _ in trending_scores(
+                self.split.train, self.split.cut, half_life_days
+            )
             if item in self.data.item_index
         ]
 
@@ -371,7 +376,11 @@ def single_lists(
         if name in ("popularity", "trending"):
             ranked = models.popularity if name == "popularity" else models.trending
             lists[name] = {
-                user: [i for i in ranked[: depth + len(bought[user])] if not filtered or i not in bought[user]][:depth]
+                user: [
+                    i
+                    for i in ranked[: depth + len(bought[user])]
+                    if not filtered or i not in bought[user]
+                ][:depth]
                 for user in users
             }
         elif name == "buy-again":
@@ -402,7 +411,9 @@ def single_lists(
                 for n, user in enumerate(users)
             }
         elif name == "content":
-            lists[name] = _content_lists(data, split, users, rows, bought, depth, filtered)
+            lists[name] = _content_lists(
+                data, split, users, rows, bought, depth, filtered
+            )
         else:
             raise ValueError(f"unknown model {name!r}; expected one of {SINGLE_MODELS}")
     return lists
@@ -425,7 +436,9 @@ def _content_lists(data, split, users, rows, bought, depth, filtered):
     for n, user in enumerate(users):
         order = top[n][np.argsort(-scores[n, top[n]], kind="stable")]
         lists[user] = [
-            data.item_ids[i] for i in order if np.isfinite(scores[n, i]) and norms[n, 0] > 0
+            data.item_ids[i]
+            for i in order
+            if np.isfinite(scores[n, i]) and norms[n, 0] > 0
         ]
     return lists
 
@@ -459,7 +472,9 @@ def hybrid_lists(
     result = {}
     mmr = diversify and config.mmr_lambda < 1.0 and data.vectors is not None
     for user in users:
-        fused = fuse({name: ranked.get(user, []) for name, ranked in lists.items()}, config)
+        fused = fuse(
+            {name: ranked.get(user, []) for name, ranked in lists.items()}, config
+        )
         if mmr:
             pool = fused[:MMR_POOL]
             vectors = {item: data.vector_of(item) for item, _ in pool}
@@ -503,9 +518,7 @@ class TuningStep:
     kept: bool = False
 
 
-def _best(
-    tried: list[tuple[object, float]], current: object
-) -> tuple[object, float]:
+def _best(tried: list[tuple[object, float]], current: object) -> tuple[object, float]:
     """The value with the best score; the current value wins ties."""
     best_value, best_score = current, dict(tried).get(current, -1.0)
     for value, value_score in tried:
@@ -553,13 +566,17 @@ def tune(
 
     def record(target, setting, tried, chosen):
         for value, value_score in tried:
-            steps.append(TuningStep(target, setting, value, value_score, value == chosen))
+            steps.append(
+                TuningStep(target, setting, value, value_score, value == chosen)
+            )
 
     # Filter what the shopper already has, or not
     tried = []
     for filtered in (True, False):
         cfg = replace(models.config, filter_already_bought=filtered)
-        tried.append((filtered, hybrid_ndcg(single_lists(models, users, filtered), cfg)))
+        tried.append(
+            (filtered, hybrid_ndcg(single_lists(models, users, filtered), cfg))
+        )
     filtered, _ = _best(tried, config.filter_already_bought)
     record("hybrid", "filter_already_bought", tried, filtered)
     models.config = replace(models.config, filter_already_bought=filtered)
@@ -569,7 +586,9 @@ def tune(
         tried = []
         for value in grid:
             models.refit_als(replace(models.config, **{setting: value}))
-            tried.append((value, ndcg(single_lists(models, users, filtered, ["als"])["als"])))
+            tried.append(
+                (value, ndcg(single_lists(models, users, filtered, ["als"])["als"]))
+            )
         chosen, _ = _best(tried, getattr(config, setting))
         record("als", setting, tried, chosen)
         models.refit_als(replace(models.config, **{setting: chosen}))
@@ -579,7 +598,14 @@ def tune(
     for value in NEIGHBOURS_GRID:
         models.refit_cooccurrence(value)
         tried.append(
-            (value, ndcg(single_lists(models, users, filtered, ["co-occurrence"])["co-occurrence"]))
+            (
+                value,
+                ndcg(
+                    single_lists(models, users, filtered, ["co-occurrence"])[
+                        "co-occurrence"
+                    ]
+                ),
+            )
         )
     chosen, _ = _best(tried, config.neighbours)
     record("co-occurrence", "neighbours", tried, chosen)
@@ -588,7 +614,12 @@ def tune(
     tried = []
     for value in TRENDING_GRID:
         models.retrend(value)
-        tried.append((value, ndcg(single_lists(models, users, filtered, ["trending"])["trending"])))
+        tried.append(
+            (
+                value,
+                ndcg(single_lists(models, users, filtered, ["trending"])["trending"]),
+            )
+        )
     chosen, _ = _best(tried, config.trending_half_life_days)
     record("trending", "trending_half_life_days", tried, chosen)
     models.retrend(chosen)
@@ -598,7 +629,14 @@ def tune(
         for value in BUY_AGAIN_GRID:
             models.config = replace(models.config, buy_again_half_life_days=value)
             tried.append(
-                (value, ndcg(single_lists(models, users, filtered, ["buy-again"])["buy-again"]))
+                (
+                    value,
+                    ndcg(
+                        single_lists(models, users, filtered, ["buy-again"])[
+                            "buy-again"
+                        ]
+                    ),
+                )
             )
         chosen, _ = _best(tried, config.buy_again_half_life_days)
         record("buy-again", "buy_again_half_life_days", tried, chosen)
@@ -607,7 +645,9 @@ def tune(
     # Fusion: the constant, then each source's weight, twice round
     lists = single_lists(models, users, filtered)
     cfg = models.config
-    tried = [(value, hybrid_ndcg(lists, replace(cfg, rrf_k=value))) for value in RRF_GRID]
+    tried = [
+        (value, hybrid_ndcg(lists, replace(cfg, rrf_k=value))) for value in RRF_GRID
+    ]
     chosen, _ = _best(tried, cfg.rrf_k)
     record("hybrid", "rrf_k", tried, chosen)
     cfg = replace(cfg, rrf_k=chosen)
@@ -622,7 +662,7 @@ def tune(
                     continue
                 tried.append((value, hybrid_ndcg(lists, replace(cfg, weights=weights))))
             chosen, _ = _best(tried, cfg.weights.get(source, 0.0))
-            record("hybrid", f"weight[{source}]", tried, chosen)
+            record("hybrid", f"weight[{source}], round {_round + 1}", tried, chosen)
             cfg = replace(cfg, weights={**cfg.weights, source: chosen})
 
     # Diversity: the most diverse setting within the tolerance
@@ -868,13 +908,19 @@ def _cold_users(
         ids, scores = models.cooccurrence.recommend(
             0, row, N=depth, filter_already_liked_items=True
         )
-        neighbours = [data.item_ids[i] for i, s in zip(ids, scores, strict=True) if s > 0]
+        neighbours = [
+            data.item_ids[i] for i, s in zip(ids, scores, strict=True) if s > 0
+        ]
         content = []
         if data.vectors is not None:
             profile = np.asarray(row @ data.vectors).ravel()
             profile /= max(float(np.linalg.norm(profile)), 1e-9)
             order = np.argsort(-(data.vectors @ profile))
-            content = [data.item_ids[i] for i in order[: depth + len(session)] if data.item_ids[i] not in session][:depth]
+            content = [
+                data.item_ids[i]
+                for i in order[: depth + len(session)]
+                if data.item_ids[i] not in session
+            ][:depth]
         fused = fuse(
             {"trending": trending, "co-occurrence": neighbours, "content": content},
             replace(
@@ -895,36 +941,49 @@ def _cold_users(
 
 
 def _cold_items(
-    split: Split, data: EvaluationData, top_k: int, seed: int = 7
+    split: Split, data: EvaluationData, top_k: int
 ) -> dict[str, dict[str, float]]:
-    """New products: among the products first bought after the cut, those a
-    shopper bought, ranked by content likeness to their history, against a
-    random order of the same products."""
-    candidates = sorted(i for i in split.new_items if data.vector_of(i) is not None)
-    if len(candidates) <= top_k or data.vectors is None:
+    """New products, held out of training by time: for each product first
+    bought after the cut, the test shoppers ranked by how much of its content
+    neighbourhood they bought before, against the busiest shoppers first.
+
+    A new product has no purchases to learn from, so its neighbours by
+    embedding stand in: a shopper scores the similarity-weighted sum of
+    their confidence in the product's ``COLD_ITEM_NEIGHBOURS`` nearest
+    products that were bought before the cut.
+    """
+    new = sorted(i for i in split.new_items if data.vector_of(i) is not None)
+    if not new or data.vectors is None:
         return {}
-    candidate_set = set(candidates)
-    relevant = {
-        user: items & candidate_set
-        for user, items in split.relevant.items()
-        if items & candidate_set
-    }
-    users = sorted(relevant)
+    users = sorted(split.relevant)
     rows = np.array([split.user_row[u] for u in users], dtype=np.int64)
-    profiles = np.asarray(split.user_items[rows] @ data.vectors, dtype=np.float32)
-    matrix = np.vstack([data.vector_of(i) for i in candidates])
-    scores = profiles @ matrix.T
-    rng = np.random.default_rng(seed)
-    content, shuffled = {}, {}
-    for n, user in enumerate(users):
-        content[user] = [candidates[i] for i in np.argsort(-scores[n])[:top_k]]
-        shuffled[user] = [candidates[i] for i in rng.permutation(len(candidates))[:top_k]]
+    user_items = split.user_items[rows].tocsc()
+    known = np.flatnonzero(np.asarray(split.user_items.sum(axis=0)).ravel() > 0)
+    buyers = {item: set() for item in new}
+    for user in users:
+        for item in split.relevant[user]:
+            if item in buyers:
+                buyers[item].add(user)
+    activity = np.asarray(user_items.sum(axis=1)).ravel()
+    busiest = [users[i] for i in np.argsort(-activity, kind="stable")[:top_k]]
+    by_content, by_activity = {}, {}
+    for item in new:
+        similarity = data.vectors[known] @ data.vector_of(item)
+        nearest = np.argsort(-similarity)[:COLD_ITEM_NEIGHBOURS]
+        weights = np.zeros(len(data.item_ids), dtype=np.float32)
+        weights[known[nearest]] = np.maximum(similarity[nearest], 0.0)
+        scores = user_items @ weights
+        by_content[item] = [
+            users[i] for i in np.argsort(-scores, kind="stable")[:top_k]
+        ]
+        by_activity[item] = busiest
     result = {
-        "content neighbours": ranking_metrics(content, relevant, top_k, len(candidates)),
-        "random order": ranking_metrics(shuffled, relevant, top_k, len(candidates)),
+        "content neighbours": ranking_metrics(by_content, buyers, top_k, len(users)),
+        "busiest shoppers": ranking_metrics(by_activity, buyers, top_k, len(users)),
     }
     for values in result.values():
-        values["items"] = float(len(candidates))
+        values["shoppers"] = float(len(users))
+        values.pop("coverage")
     return result
 
 
@@ -1005,10 +1064,10 @@ def dataset_name(path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", stem).strip("-") or "dataset"
 
 
-def evaluate_store(settings, top_k: int = 10, tune_config: bool = False) -> EvaluationResult:
+def evaluate_store(
+    settings, top_k: int = 10, tune_config: bool = False
+) -> EvaluationResult:
     """Evaluate on the catalog loaded in ``settings.data_dir``."""
-    return evaluate(load_store(settings), top_k, tune_config=tune_config, progress=False)
-
-
-def as_callable(lists: Mapping[str, Sequence[str]]) -> Callable[[str], list[str]]:
-    return lambda user: list(lists.get(user, ()))
+    return evaluate(
+        load_store(settings), top_k, tune_config=tune_config, progress=False
+    )

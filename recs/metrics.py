@@ -104,7 +104,9 @@ def average_precision_at_k(
     return total / min(k, len(relevant))
 
 
-def reciprocal_rank_at_k(recommended: Sequence[str], relevant: set[str], k: int) -> float:
+def reciprocal_rank_at_k(
+    recommended: Sequence[str], relevant: set[str], k: int
+) -> float:
     """One over the rank of the first hit in the first ``k``; 0 without one.
 
     Parameters
@@ -159,7 +161,9 @@ def ranking_metrics(
         sums["map_at_k"] += average_precision_at_k(ranked, wanted, top_k)
         sums["mrr_at_k"] += reciprocal_rank_at_k(ranked, wanted, top_k)
         sums["hit_rate_at_k"] += float(any(item in wanted for item in ranked))
-    scores = {name: value / len(users) if users else 0.0 for name, value in sums.items()}
+    scores = {
+        name: value / len(users) if users else 0.0 for name, value in sums.items()
+    }
     scores["coverage"] = len(shown) / catalog_size if catalog_size else 0.0
     scores["users"] = float(len(users))
     return scores

@@ -6,14 +6,17 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from indexer.versions import current_version, make_current, new_version_name, prune
 from recs.collaborative import CollaborativeModel
+from recs.hybrid import HybridConfig
 
 log = logging.getLogger(__name__)
 
 KEEP_VERSIONS = 2
+RECIPE_FILE = "recipe.json"
+COOCCURRENCE_FILE = "cooccurrence.npz"
 
 
 @dataclass
@@ -25,6 +28,10 @@ class TrainedModels:
     popularity: dict[str, int]
     trained_at: float
     version: str
+    recipe: HybridConfig = field(default_factory=HybridConfig)
+    # implicit's item-to-item cosine model over the same items as
+    # ``collaborative``; None for a model saved before it existed.
+    cooccurrence: object | None = None
 
 
 class ModelStore:
@@ -39,11 +46,21 @@ class ModelStore:
         collaborative: CollaborativeModel,
         trending: list[str],
         popularity: dict[str, int],
+        recipe: HybridConfig | None = None,
+        cooccurrence=None,
     ) -> str:
-        """Write a new version and make it current; returns its name."""
+        """Write a new version and make it current; returns its name.
+
+        ``recipe`` is the hybrid configuration the shop's for-you list is to
+        use with this model; ``cooccurrence`` an item-to-item model fitted on
+        the same items.
+        """
         name = new_version_name("model")
         path = os.path.join(self.root, name)
         collaborative.save(path)
+        (recipe or HybridConfig()).save(os.path.join(path, RECIPE_FILE))
+        if cooccurrence is not None:
+            cooccurrence.save(os.path.join(path, COOCCURRENCE_FILE))
         with open(os.path.join(path, "signals.json"), "w", encoding="utf-8") as out:
             json.dump(
                 {
@@ -68,10 +85,23 @@ class ModelStore:
         path = os.path.join(self.root, version)
         with open(os.path.join(path, "signals.json"), encoding="utf-8") as handle:
             signals = json.load(handle)
+        recipe_path = os.path.join(path, RECIPE_FILE)
+        recipe = (
+            HybridConfig.load(recipe_path)
+            if os.path.exists(recipe_path)
+            else HybridConfig()
+        )
+        cooccurrence = None
+        if os.path.exists(os.path.join(path, COOCCURRENCE_FILE)):
+            from implicit.nearest_neighbours import CosineRecommender
+
+            cooccurrence = CosineRecommender.load(os.path.join(path, COOCCURRENCE_FILE))
         return TrainedModels(
             collaborative=CollaborativeModel.load(path),
             trending=signals["trending"],
             popularity=signals["popularity"],
             trained_at=signals["trained_at"],
             version=version,
+            recipe=recipe,
+            cooccurrence=cooccurrence,
         )

@@ -1,4 +1,4 @@
-"""The evaluation report: a Markdown table, a chart and the configuration, in one folder."""
+"""The evaluation report: a Markdown table, a chart and the configuration."""
 
 from __future__ import annotations
 
@@ -137,17 +137,23 @@ def markdown(result) -> str:
     else:
         sections += ["No new shopper came back after a first visit.", ""]
     if result.cold_items:
-        items = int(next(iter(result.cold_items.values()))["items"])
+        sample = next(iter(result.cold_items.values()))
         sections += [
-            f"New products: the {items} products first bought after the test cut, "
-            "ranked for the shoppers who bought one by likeness to their history "
-            "(content neighbours), against a random order of the same products.",
+            f"New products: the {int(sample['users'])} products first bought after "
+            "the test cut (so unknown to every trained model) and bought by a test "
+            f"shopper; for each, the {int(sample['shoppers'])} test shoppers ranked "
+            "by what they bought before among its nearest products by embedding "
+            "(content neighbours), against the busiest shoppers first. Rows are "
+            "averaged over products: recall is the share of a product's buyers "
+            f"found in the {k} shoppers picked.",
             "",
-            scores_table(result.cold_items, k, COLUMNS[:5]),
+            scores_table(result.cold_items, k, COLUMNS[:5]).replace(
+                "| users |", "| products |"
+            ),
             "",
         ]
     else:
-        sections += ["Too few products were new in the test period to score.", ""]
+        sections += ["No product was new in the test period.", ""]
     sections += [
         "## Cross-check with implicit.evaluation",
         "",
@@ -166,6 +172,10 @@ def markdown(result) -> str:
     if result.tuning:
         sections += [
             "## Tuning (validation period)",
+            "",
+            "Each model on the validation period under the chosen configuration:",
+            "",
+            scores_table(result.validation, k, COLUMNS[:5]),
             "",
             f"NDCG@{k} of each setting tried, one at a time; the kept one in bold.",
             "",
@@ -198,7 +208,11 @@ def _tuning_table(result) -> str:
     lines = ["| model | setting | tried: NDCG |", "|---|---|---|"]
     for (target, setting), steps in grouped.items():
         tried = ", ".join(
-            (f"**{s.value}: {s.ndcg_at_k:.4f}**" if s.kept else f"{s.value}: {s.ndcg_at_k:.4f}")
+            (
+                f"**{s.value}: {s.ndcg_at_k:.4f}**"
+                if s.kept
+                else f"{s.value}: {s.ndcg_at_k:.4f}"
+            )
             for s in steps
         )
         lines.append(f"| {target} | {setting} | {tried} |")
@@ -214,13 +228,19 @@ def chart(result, path: str) -> None:
     import numpy as np
 
     names = list(result.scores)
-    metrics = [("ndcg_at_k", "NDCG"), ("recall_at_k", "recall"), ("hit_rate_at_k", "hit rate")]
+    metrics = [
+        ("ndcg_at_k", "NDCG"),
+        ("recall_at_k", "recall"),
+        ("hit_rate_at_k", "hit rate"),
+    ]
     positions = np.arange(len(names))
     width = 0.8 / len(metrics)
     figure, axes = plt.subplots(figsize=(10, 4.5), dpi=100)
     for n, (key, label) in enumerate(metrics):
         values = [result.scores[name][key] for name in names]
-        axes.bar(positions + (n - 1) * width, values, width, label=f"{label}@{result.top_k}")
+        axes.bar(
+            positions + (n - 1) * width, values, width, label=f"{label}@{result.top_k}"
+        )
     axes.set_xticks(positions, names, rotation=20, ha="right")
     axes.set_ylabel("score")
     axes.set_title(f"{result.dataset}: {result.users:,} test shoppers")

@@ -40,7 +40,9 @@ SORT_LABELS = (
 )
 # Why a for-you pick is there, the strongest reason first.
 SOURCE_REASONS = {
+    "buy-again": "Buy it again",
     "collaborative": "Shoppers like you bought it",
+    "co-occurrence": "Often bought by the same shoppers",
     "content": "Like things you liked",
     "popularity": "Popular now",
 }
