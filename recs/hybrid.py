@@ -31,8 +31,8 @@ def default_weights() -> dict[str, float]:
     return {
         "buy-again": 2.0,
         "als": 0.5,
-        "co-occurrence": 0.0,
-        "content": 0.0,
+        "co-occurrence": 0.25,
+        "content": 0.25,
         "trending": 1.0,
         "popularity": 0.0,
     }
@@ -71,8 +71,8 @@ class HybridConfig:
     regularization: float = 0.1
     alpha: float = 1.0
     iterations: int = 10
-    neighbours: int = 20
-    trending_half_life_days: float = 7.0
+    neighbours: int = 5
+    trending_half_life_days: float = 3.0
     buy_again_half_life_days: float = 365.0
     rrf_k: int = 60
     weights: dict[str, float] = field(default_factory=default_weights)

@@ -232,8 +232,20 @@ def test_a_catalog_nobody_bought_from_trains_and_recommends(tmp_path, retail_sam
     assert store.load().collaborative.recommend({items[0]: 3.0}, 5) == []
 
 
-def test_evaluation_needs_some_history(shop_settings):
-    from recs.evaluation import evaluate
+def test_evaluation_needs_some_history():
+    from recs.evaluation import EvaluationData, evaluate
+    from recs.interactions import InteractionColumns
 
+    empty = EvaluationData("empty", InteractionColumns.from_rows([]), ["71053"])
     with pytest.raises(ValueError, match="not enough history"):
-        evaluate([], ["71053"], backend=None)
+        evaluate(empty, tune_config=False, progress=False)
+    # History, but every shopper's purchases fall on one side of the cut
+    one_each = InteractionColumns.from_interactions(
+        [Interaction(f"u{n}", "71053", "purchase", 1, float(n)) for n in range(50)]
+    )
+    with pytest.raises(ValueError, match="not enough history"):
+        evaluate(
+            EvaluationData("one-each", one_each, ["71053"]),
+            tune_config=False,
+            progress=False,
+        )
