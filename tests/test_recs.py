@@ -249,3 +249,42 @@ def test_evaluation_needs_some_history():
             tune_config=False,
             progress=False,
         )
+
+
+def test_the_model_carries_its_recipe_and_cooccurrence(shop_settings):
+    from recs.hybrid import HybridConfig
+
+    models = ModelStore(shop_settings.models_dir).load()
+    assert models.recipe == HybridConfig()
+    assert models.cooccurrence is not None
+    assert models.cooccurrence.similarity.shape[0] == len(models.collaborative.item_ids)
+
+
+def test_for_you_buys_again_for_a_shopper_with_purchases(recommender):
+    now = 1.3e9
+    purchases = [("85123A", now, 2.0), ("85123A", now, 2.0), ("22086", now, 1.0)]
+    picks = recommender.for_you({"71053": 3.0}, 10, purchases=purchases)
+    by_id = {r.item_id: r for r in picks}
+    # The recipe tuned on retail keeps re-orders in, and weighs them most.
+    assert "buy-again" in by_id["85123A"].sources
+    assert "71053" not in by_id
+
+
+def test_mmr_makes_the_for_you_list_less_alike(recommender):
+    import dataclasses
+
+    from recs.metrics import intra_list_similarity
+
+    history = {"71053": 3.0, "85123A": 2.0, "22086": 1.0}
+
+    def similarity(trade_off: float) -> float:
+        models = dataclasses.replace(
+            recommender.models,
+            recipe=dataclasses.replace(recommender.models.recipe, mmr_lambda=trade_off),
+        )
+        picks = Recommender(recommender.backend, models).for_you(history, 10)
+        assert len(picks) == 10
+        vectors = recommender.backend.vectors([r.item_id for r in picks])
+        return intra_list_similarity([[r.item_id for r in picks]], vectors.get)
+
+    assert similarity(0.5) < similarity(1.0)
