@@ -84,7 +84,7 @@ NEIGHBOURS_GRID = [5, 10, 20, 50, 200]
 TRENDING_GRID = [3.0, 7.0, 14.0, 30.0, 90.0]
 BUY_AGAIN_GRID = [30.0, 90.0, 365.0, 3650.0]
 RRF_GRID = [5, 20, 60, 120]
-WEIGHT_GRID = [0.0, 0.25, 0.5, 1.0, 2.0]
+WEIGHT_GRID = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
 MMR_GRID = [1.0, 0.9, 0.8, 0.7, 0.5]
 
 
@@ -537,10 +537,12 @@ def tune(
     """Choose every setting of ``config`` on the validation ``split``.
 
     In order: whether already-bought items are filtered (the hybrid's NDCG
-    with either choice decides), ALS one setting at a time, the number of
-    co-occurrence neighbours, the two half-lives, the fusion constant and
-    per-source weights (two rounds), then the strongest maximal marginal
-    relevance that costs at most ``MMR_TOLERANCE`` of the hybrid's NDCG.
+    with either choice decides), ALS one setting at a time (two rounds), the
+    number of co-occurrence neighbours, the two half-lives, the fusion
+    constant and per-source weights (two rounds), then the strongest maximal
+    marginal relevance that costs at most ``MMR_TOLERANCE`` of the hybrid's
+    NDCG. Each single model is tuned for its own NDCG, the fusion for the
+    hybrid's.
 
     Returns
     -------
@@ -581,17 +583,19 @@ def tune(
     record("hybrid", "filter_already_bought", tried, filtered)
     models.config = replace(models.config, filter_already_bought=filtered)
 
-    # ALS, one setting at a time
-    for setting, grid in ALS_GRID.items():
-        tried = []
-        for value in grid:
-            models.refit_als(replace(models.config, **{setting: value}))
-            tried.append(
-                (value, ndcg(single_lists(models, users, filtered, ["als"])["als"]))
-            )
-        chosen, _ = _best(tried, getattr(config, setting))
-        record("als", setting, tried, chosen)
-        models.refit_als(replace(models.config, **{setting: chosen}))
+    # ALS, one setting at a time, twice round: the best number of factors
+    # depends on the confidence scaling chosen after it
+    for als_round in (1, 2):
+        for setting, grid in ALS_GRID.items():
+            current = getattr(models.config, setting)
+            tried = []
+            for value in grid:
+                models.refit_als(replace(models.config, **{setting: value}))
+                als = single_lists(models, users, filtered, ["als"])["als"]
+                tried.append((value, ndcg(als)))
+            chosen, _ = _best(tried, current)
+            record("als", f"{setting}, round {als_round}", tried, chosen)
+            models.refit_als(replace(models.config, **{setting: chosen}))
 
     # Co-occurrence neighbours and the half-lives
     tried = []
@@ -651,7 +655,7 @@ def tune(
     chosen, _ = _best(tried, cfg.rrf_k)
     record("hybrid", "rrf_k", tried, chosen)
     cfg = replace(cfg, rrf_k=chosen)
-    for _round in range(2):
+    for fusion_round in (1, 2):
         for source in SINGLE_MODELS:
             if filtered and source == "buy-again":
                 continue
@@ -662,7 +666,7 @@ def tune(
                     continue
                 tried.append((value, hybrid_ndcg(lists, replace(cfg, weights=weights))))
             chosen, _ = _best(tried, cfg.weights.get(source, 0.0))
-            record("hybrid", f"weight[{source}], round {_round + 1}", tried, chosen)
+            record("hybrid", f"weight[{source}], round {fusion_round}", tried, chosen)
             cfg = replace(cfg, weights={**cfg.weights, source: chosen})
 
     # Diversity: the most diverse setting within the tolerance
