@@ -29,6 +29,7 @@ from scipy.sparse import csr_matrix
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from recs.baskets import baskets
 from recs.collaborative import fit_cooccurrence
 from recs.hybrid import (
     HybridConfig,
@@ -37,6 +38,7 @@ from recs.hybrid import (
     maximal_marginal_relevance,
 )
 from recs.interactions import (
+    KINDS,
     InteractionColumns,
     confidence_matrix,
     popularity_counts,
@@ -719,6 +721,7 @@ class EvaluationResult:
     implicit_check: dict[str, dict[str, float]]
     cold_users: dict[str, dict[str, float]]
     cold_items: dict[str, dict[str, float]]
+    bought_together: dict[str, dict[str, float]]
     tuning: list[TuningStep]
     validation: dict[str, dict[str, float]]
     tuned: bool
@@ -829,6 +832,7 @@ def evaluate(
     implicit_check = _implicit_check(models, split, users, top_k)
     cold_users = _cold_users(models, split, data, top_k)
     cold_items = _cold_items(split, data, top_k)
+    bought_together = _bought_together(data, split, models.popularity, top_k)
     result = EvaluationResult(
         dataset=data.name,
         top_k=top_k,
@@ -843,6 +847,7 @@ def evaluate(
         implicit_check=implicit_check,
         cold_users=cold_users,
         cold_items=cold_items,
+        bought_together=bought_together,
         tuning=steps,
         validation=validation,
         tuned=tune_config,
@@ -942,6 +947,62 @@ def _cold_users(
         "trending": score(trending_only, relevant, data, top_k),
         "trending + session": score(with_session, relevant, data, top_k),
     }
+
+
+def _bought_together(
+    data: EvaluationData, split: Split, popular: Sequence[str], top_k: int
+) -> dict[str, dict[str, float]]:
+    """Frequently bought together, on the baskets of the test period: for
+    each product of a basket, the other products of that basket are the ones
+    to find among its ``top_k`` companions counted on the training baskets;
+    the bestsellers are the baseline."""
+    from indexer.catalog import Interaction
+    from recs.baskets import BasketIndex
+
+    columns = data.columns
+    purchase = KINDS.index("purchase")
+
+    def basket_events(part: InteractionColumns):
+        keep = part.kinds == purchase
+        return [
+            Interaction(str(columns.users[u]), str(columns.items[i]), "purchase", 1, t)
+            for u, i, t in zip(
+                part.user_codes[keep],
+                part.item_codes[keep],
+                part.timestamps[keep],
+                strict=True,
+            )
+        ]
+
+    future = _subset(columns, columns.timestamps >= split.cut)
+    test_baskets = [b & data.item_index.keys() for b in baskets(basket_events(future))]
+    test_baskets = [b for b in test_baskets if len(b) > 1]
+    if not test_baskets:
+        return {}
+    index = BasketIndex.from_interactions(basket_events(split.train))
+    companions: dict[str, list[str]] = {}
+    together, bestsellers, relevant = {}, {}, {}
+    for n, basket in enumerate(test_baskets):
+        for anchor in sorted(basket):
+            if anchor not in companions:
+                companions[anchor] = [
+                    i for i, _ in index.bought_together(anchor, top_k)
+                ]
+            query = f"{n}:{anchor}"
+            relevant[query] = basket - {anchor}
+            together[query] = companions[anchor]
+            bestsellers[query] = [i for i in popular[: top_k + 1] if i != anchor]
+    result = {
+        "bought together": ranking_metrics(
+            together, relevant, top_k, len(data.item_ids)
+        ),
+        "bestsellers": ranking_metrics(
+            bestsellers, relevant, top_k, len(data.item_ids)
+        ),
+    }
+    for values in result.values():
+        values["baskets"] = float(len(test_baskets))
+    return result
 
 
 def _cold_items(

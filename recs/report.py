@@ -154,6 +154,23 @@ def markdown(result) -> str:
         ]
     else:
         sections += ["No product was new in the test period.", ""]
+    sections += ["## Frequently bought together", ""]
+    if result.bought_together:
+        baskets = int(next(iter(result.bought_together.values()))["baskets"])
+        sections += [
+            f"The {baskets:,} baskets of the test period with two or more products "
+            "(lines of one invoice: same shopper, same time): for each product in "
+            f"one, its {k} most frequent companions in the training baskets (as the "
+            "product page and `/api/products/<id>/bought-together` show them), "
+            "scored on the rest of that basket, against the bestsellers.",
+            "",
+            scores_table(result.bought_together, k, COLUMNS[:6]).replace(
+                "| users |", "| basket products |"
+            ),
+            "",
+        ]
+    else:
+        sections += ["No basket of the test period holds two products.", ""]
     sections += [
         "## Cross-check with implicit.evaluation",
         "",
