@@ -88,6 +88,7 @@ BUY_AGAIN_GRID = [30.0, 90.0, 365.0, 3650.0]
 RRF_GRID = [5, 20, 60, 120]
 WEIGHT_GRID = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
 MMR_GRID = [1.0, 0.9, 0.8, 0.7, 0.5]
+SESSION_GRID = [0.0, 0.1, 0.25, 0.5, 1.0]
 
 
 @dataclass
@@ -543,8 +544,9 @@ def tune(
     number of co-occurrence neighbours, the two half-lives, the fusion
     constant and per-source weights (two rounds), then the strongest maximal
     marginal relevance that costs at most ``MMR_TOLERANCE`` of the hybrid's
-    NDCG. Each single model is tuned for its own NDCG, the fusion for the
-    hybrid's.
+    NDCG, and the weight of a new shopper's first session against trending.
+    Each single model is tuned for its own NDCG, the fusion for the
+    hybrid's, the session weight for the new shoppers'.
 
     Returns
     -------
@@ -685,6 +687,25 @@ def tune(
         )
         record("hybrid", "mmr_lambda", tried, chosen)
         cfg = replace(cfg, mmr_lambda=chosen)
+    # New shoppers: how much their first session counts against trending
+    if split.new_users:
+        arrived = {user: later for user, (_, later) in split.new_users.items()}
+        models.config = cfg
+        tried = []
+        for value in SESSION_GRID:
+            _, blended = _cold_user_lists(models, split, top_k, value)
+            bar.update(1)
+            tried.append(
+                (
+                    value,
+                    ranking_metrics(blended, arrived, top_k, len(data.item_ids))[
+                        "ndcg_at_k"
+                    ],
+                )
+            )
+        chosen, _ = _best(tried, cfg.session_weight)
+        record("new shoppers", "session_weight", tried, chosen)
+        cfg = replace(cfg, session_weight=chosen)
     bar.close()
 
     validation = {name: score(lists[name], relevant, data, top_k) for name in lists}
@@ -893,20 +914,27 @@ def _implicit_check(
     return checked
 
 
-def _cold_users(
-    models: FittedModels, split: Split, data: EvaluationData, top_k: int
-) -> dict[str, dict[str, float]]:
-    """New shoppers: trending alone, against trending fused with the content
-    and co-occurrence neighbours of their first session's items."""
-    if not split.new_users:
-        return {}
-    config = models.config
-    relevant = {user: later for user, (_, later) in split.new_users.items()}
+def _cold_user_lists(
+    models: FittedModels, split: Split, top_k: int, session_weight: float
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Trending alone, and trending fused with the co-occurrence and content
+    neighbours of the first session's items (each at ``session_weight``
+    against trending's 1), for every new shopper of ``split``."""
+    data, config = models.data, models.config
     depth = config.candidates
+    weights = {
+        "trending": 1.0,
+        "co-occurrence": session_weight,
+        "content": session_weight,
+    }
+    blend = replace(config, weights={**dict.fromkeys(config.weights, 0.0), **weights})
     trending_only, with_session = {}, {}
     for user, (session, _) in split.new_users.items():
         trending = [i for i in models.trending if i not in session][:depth]
         trending_only[user] = trending[:top_k]
+        if session_weight <= 0:
+            with_session[user] = trending[:top_k]
+            continue
         row = csr_matrix(
             (
                 np.ones(len(session), dtype=np.float32),
@@ -932,17 +960,23 @@ def _cold_users(
             ][:depth]
         fused = fuse(
             {"trending": trending, "co-occurrence": neighbours, "content": content},
-            replace(
-                config,
-                weights={
-                    **config.weights,
-                    "trending": config.weights.get("trending") or 0.3,
-                    "co-occurrence": config.weights.get("co-occurrence") or 1.0,
-                    "content": config.weights.get("content") or 0.5,
-                },
-            ),
+            blend,
         )
         with_session[user] = [item for item, _ in fused[:top_k]]
+    return trending_only, with_session
+
+
+def _cold_users(
+    models: FittedModels, split: Split, data: EvaluationData, top_k: int
+) -> dict[str, dict[str, float]]:
+    """New shoppers: trending alone, against trending fused with the content
+    and co-occurrence neighbours of their first session's items."""
+    if not split.new_users:
+        return {}
+    relevant = {user: later for user, (_, later) in split.new_users.items()}
+    trending_only, with_session = _cold_user_lists(
+        models, split, top_k, models.config.session_weight
+    )
     return {
         "trending": score(trending_only, relevant, data, top_k),
         "trending + session": score(with_session, relevant, data, top_k),

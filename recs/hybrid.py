@@ -64,6 +64,9 @@ class HybridConfig:
         Retail shoppers re-order, so for such data they stay in.
     candidates : int
         How deep each source list is before fusion.
+    session_weight : float
+        For a new shopper: the weight of the co-occurrence and content
+        neighbours of their first session's items, against trending's 1.
     """
 
     # Defaults: as tuned on the UCI Online Retail history (see reports/).
@@ -79,6 +82,7 @@ class HybridConfig:
     mmr_lambda: float = 0.8
     filter_already_bought: bool = False
     candidates: int = 100
+    session_weight: float = 0.5
 
     def __post_init__(self):
         unknown = sorted(set(self.weights) - set(SOURCES))

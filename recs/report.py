@@ -129,7 +129,10 @@ def markdown(result) -> str:
         sections += [
             "New shoppers, first seen after the test cut, with a later visit: "
             "their first basket (or visit) is the session they arrive with, and "
-            "they are scored on what they took later.",
+            "they are scored on what they took later (not already in the "
+            "session). The session's co-occurrence and content neighbours weigh "
+            f"{result.config.session_weight} against trending's 1 (tuned on the "
+            "validation period's new shoppers).",
             "",
             scores_table(result.cold_users, k, COLUMNS[:6]),
             "",
