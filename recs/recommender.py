@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from indexer.catalog import Product
 from indexer.search.base import Filters, SearchBackend
@@ -90,6 +90,7 @@ class Recommender:
         top_k: int,
         filter_already_liked_items: bool = True,
         purchases: Sequence[tuple[str, float, float]] = (),
+        session_only: bool = False,
     ) -> list[Recommendation]:
         """Items for a shopper whose history is ``history`` (item id to strength).
 
@@ -111,6 +112,11 @@ class Recommender:
         purchases : sequence of (item_id, timestamp, strength), optional
             What the shopper bought; left in the list unless the recipe's
             ``filter_already_bought`` says otherwise.
+        session_only : bool
+            The history is only what a new shopper looked at (no purchase,
+            rating or like): the recipe's new-shopper blend is used instead,
+            trending with the co-occurrence and content neighbours of those
+            items at ``session_weight``, as evaluated on new shoppers.
 
         Returns
         -------
@@ -131,6 +137,18 @@ class Recommender:
             seen |= {item_id for item_id, _, _ in purchases}
         rankings = self._source_rankings(positive, purchases, seen, recipe)
 
+        if session_only and not purchases:
+            rankings.pop("als", None)
+            recipe = replace(
+                recipe,
+                weights={
+                    **dict.fromkeys(recipe.weights, 0.0),
+                    "trending": 1.0,
+                    "co-occurrence": recipe.session_weight,
+                    "content": recipe.session_weight,
+                },
+                mmr_lambda=1.0,
+            )
         fused = fuse(rankings, recipe) if positive else []
         if not fused:
             # Nothing personal to go on (or every signal the recipe weighs is

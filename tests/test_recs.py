@@ -288,3 +288,14 @@ def test_mmr_makes_the_for_you_list_less_alike(recommender):
         return intra_list_similarity([[r.item_id for r in picks]], vectors.get)
 
     assert similarity(0.5) < similarity(1.0)
+
+
+def test_a_shopper_known_only_by_views_gets_the_new_shopper_blend(recommender):
+    viewed = {"22086": 0.2, "71053": 0.2}
+    picks = recommender.for_you(viewed, 10, session_only=True)
+    assert len(picks) == 10
+    sources = {s for r in picks for s in r.sources}
+    assert "collaborative" not in sources
+    assert sources & {"co-occurrence", "content"}
+    assert not set(viewed) & {r.item_id for r in picks}
+    assert [r.item_id for r in picks] != recommender.trending(10)

@@ -70,7 +70,9 @@ def home():
         # Picked for you: the shopper's factors are solved from this history
         # now, so feedback given a moment ago already counts.
         if any(strength > 0 for strength in history.values()):
-            recommendations = shop.recommender.for_you(history, RAIL_SIZE)
+            recommendations = shop.recommender.for_you(
+                history, RAIL_SIZE, session_only=shop.db.only_views(current_user.id)
+            )
             for_you = [(r.product, reason_text(r.sources)) for r in recommendations]
 
         # Because you liked X: one rail per recent like or good rating.
