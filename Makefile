@@ -52,8 +52,11 @@ es-up:
 es-down:
 	bash scripts/elasticsearch.sh down
 
+## Offline evaluation of every recommender; DATASET= (empty) uses the loaded
+## catalog. Report in reports/<date>-<dataset>/.
+DATASET ?= $(SAMPLE)
 eval: setup
-	$(PY) -m indexer --data-dir $(DATA_DIR) evaluate
+	$(PY) -m indexer --data-dir $(DATA_DIR) evaluate $(DATASET) $(EVAL_ARGS)
 
 bench: setup
 	ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-$$(bash scripts/elasticsearch.sh up | tail -1)} $(PY) -m bench $(BENCH_ARGS)

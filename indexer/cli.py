@@ -77,8 +77,10 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the collaborative model and popularity signals."""
-    from indexer.pipeline import is_trained, train_models
-    from recs.collaborative import TrainingParams
+    from dataclasses import replace
+
+    from indexer.pipeline import is_trained, train_models, tune_recipe
+    from recs.hybrid import HybridConfig
     from web.db import ShopDatabase
 
     settings = _settings(args)
@@ -90,8 +92,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         shop_db = ShopDatabase(settings.shop_db_path)
         feedback = shop_db.all_interactions()
         shop_db.close()
-    params = TrainingParams(factors=args.factors, iterations=args.iterations)
-    version = train_models(settings, params, feedback)
+    if args.config:
+        recipe = HybridConfig.load(args.config)
+    elif args.tune:
+        recipe = tune_recipe(settings)
+    else:
+        recipe = HybridConfig()
+    overrides = {
+        name: value
+        for name, value in (("factors", args.factors), ("iterations", args.iterations))
+        if value is not None
+    }
+    recipe = replace(recipe, **overrides)
+    version = train_models(settings, recipe.training_params(), feedback, recipe)
     print(f"trained model {version} ({len(feedback)} shop feedback events included)")
     return 0
 
@@ -152,11 +165,25 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Offline evaluation of the recommenders on a time split."""
-    from recs.evaluation import evaluate_store
+    """Offline evaluation of every recommender on a temporal split."""
+    from recs.evaluation import evaluate, load_files, load_store
+    from recs.hybrid import HybridConfig
+    from recs.report import headline, write_report
 
     settings = _settings(args)
-    print(evaluate_store(settings, top_k=args.top_k).table())
+    if args.sources:
+        os.makedirs(settings.data_dir, exist_ok=True)
+        cache = os.path.join(settings.data_dir, "evaluation-embeddings.sqlite")
+        data = load_files(args.sources, cache, args.name, args.mapping)
+    else:
+        data = load_store(settings, args.name)
+    config = HybridConfig.load(args.config) if args.config else None
+    result = evaluate(data, args.top_k, config, tune_config=not args.no_tune)
+    folder = write_report(result, args.out, args.sources)
+    print(result.table())
+    print()
+    print(headline(result))
+    print(f"report written to {folder}")
     return 0
 
 
@@ -253,8 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.set_defaults(func=cmd_reindex)
 
     train = commands.add_parser("train", help=cmd_train.__doc__)
-    train.add_argument("--factors", type=int, default=64)
-    train.add_argument("--iterations", type=int, default=15)
+    train.add_argument("--factors", type=int, help="ALS factors (recipe's)")
+    train.add_argument("--iterations", type=int, help="ALS iterations (recipe's)")
+    recipe = train.add_mutually_exclusive_group()
+    recipe.add_argument(
+        "--config",
+        help="config.json of an evaluation: the tuned recipe to train and serve",
+    )
+    recipe.add_argument(
+        "--tune",
+        action="store_true",
+        help="tune the recipe on the newest tenth of the history first",
+    )
     train.add_argument(
         "--if-stale", action="store_true", help="skip when the model is up to date"
     )
@@ -264,7 +301,26 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     evaluate = commands.add_parser("evaluate", help=cmd_evaluate.__doc__)
+    evaluate.add_argument(
+        "sources",
+        nargs="*",
+        metavar="FILE",
+        help="shop files to evaluate on, as for load (default: the loaded catalog)",
+    )
+    evaluate.add_argument("--mapping", help="JSON file naming the columns")
     evaluate.add_argument("--top-k", type=int, default=10)
+    evaluate.add_argument("--name", help="dataset name in the report folder's name")
+    evaluate.add_argument(
+        "--out", default="reports", help="parent folder of the report (reports)"
+    )
+    evaluate.add_argument(
+        "--config", help="config.json of an earlier evaluation, used as the start"
+    )
+    evaluate.add_argument(
+        "--no-tune",
+        action="store_true",
+        help="score the given (or default) configuration without tuning it",
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     serve = commands.add_parser("serve", help=cmd_serve.__doc__)

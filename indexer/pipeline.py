@@ -15,8 +15,9 @@ from indexer.formats import read_sources
 from indexer.search.base import SearchBackend
 from indexer.sources import IngestError, require_file
 from indexer.store import CatalogStore
-from recs.collaborative import CollaborativeModel, TrainingParams
-from recs.interactions import InteractionColumns
+from recs.collaborative import CollaborativeModel, TrainingParams, fit_cooccurrence
+from recs.hybrid import HybridConfig
+from recs.interactions import InteractionColumns, confidence_matrix
 from recs.model_store import ModelStore
 from recs.popularity import popularity, trending
 
@@ -275,12 +276,29 @@ def train_models(
     settings: Settings,
     params: TrainingParams | None = None,
     extra_interactions=(),
+    recipe: HybridConfig | None = None,
 ) -> str:
-    """Train ALS and the popularity signals on every stored interaction.
+    """Train ALS, item-to-item co-occurrence and the popularity signals on
+    every stored interaction, and store them with the hybrid recipe.
 
-    ``extra_interactions`` adds events kept elsewhere (the shop's own ratings
-    and likes). Returns the new model version.
+    Parameters
+    ----------
+    settings : Settings
+    params : TrainingParams, optional
+        ALS settings; default those of ``recipe``.
+    extra_interactions : iterable of Interaction
+        Events kept elsewhere (the shop's own ratings and likes).
+    recipe : HybridConfig, optional
+        The for-you recipe to serve with this model, as ``evaluate`` tuned
+        it; the defaults otherwise.
+
+    Returns
+    -------
+    str
+        The new model version.
     """
+    recipe = recipe or HybridConfig()
+    params = params or recipe.training_params()
     store = CatalogStore(settings.catalog_path)
     try:
         items = store.item_ids()
@@ -303,12 +321,52 @@ def train_models(
     ]
     interactions = interactions.concat(InteractionColumns.from_rows(extra))
     model = CollaborativeModel.train(interactions, items, params)
-    ranked = [item_id for item_id, _ in trending(interactions)]
+    cooccurrence = None
+    user_items, _ = confidence_matrix(interactions, items)
+    if user_items.nnz:
+        cooccurrence = fit_cooccurrence(user_items, recipe.neighbours)
+    ranked = [
+        item_id
+        for item_id, _ in trending(
+            interactions, half_life_days=recipe.trending_half_life_days
+        )
+    ]
     version = ModelStore(settings.models_dir).save(
-        model, ranked, popularity(interactions)
+        model, ranked, popularity(interactions), recipe, cooccurrence
     )
     log.info("saved model %s", version)
     return version
+
+
+def tune_recipe(settings: Settings) -> HybridConfig:
+    """Tune the hybrid recipe on the loaded catalog: train on all but the
+    newest tenth of the events, score that tenth (see ``recs.evaluation``).
+
+    Returns
+    -------
+    HybridConfig
+    """
+    import numpy as np
+
+    from recs.evaluation import load_store, make_split, time_cutoffs, tune
+
+    data = load_store(settings)
+    if not len(data.columns):
+        raise IngestError("no interactions to tune on; load a shop's history first")
+    _, cut = time_cutoffs(data.columns.timestamps)
+    split = make_split(data, cut, np.inf)
+    if not split.relevant:
+        raise IngestError(
+            "too little history to tune on: no shopper bought both before and "
+            "after the newest tenth of the events"
+        )
+    config, _, validation = tune(data, split, HybridConfig(), top_k=10)
+    log.info(
+        "tuned recipe: hybrid ndcg@10 %.4f on %d shoppers",
+        validation["hybrid"]["ndcg_at_k"],
+        len(split.relevant),
+    )
+    return config
 
 
 def is_trained(settings: Settings) -> bool:

@@ -264,3 +264,31 @@ class CollaborativeModel:
             for i, s in zip(ids, scores, strict=True)
             if i != col and s > 0
         ][:top_k]
+
+
+def fit_cooccurrence(user_items: csr_matrix, neighbours: int):
+    """implicit's item-to-item cosine model over ``user_items``.
+
+    Parameters
+    ----------
+    user_items : scipy.sparse.csr_matrix
+        Users by items, confidence values.
+    neighbours : int
+        Most similar items kept per item.
+
+    Returns
+    -------
+    implicit.nearest_neighbours.CosineRecommender
+    """
+    import warnings
+
+    from implicit.nearest_neighbours import CosineRecommender
+    from implicit.utils import ParameterWarning
+
+    model = CosineRecommender(K=neighbours)
+    with warnings.catch_warnings():
+        # CosineRecommender.fit normalises into a COO matrix and hands that to
+        # its own base class, which then warns that it wanted CSR.
+        warnings.simplefilter("ignore", ParameterWarning)
+        model.fit(user_items.tocsr(), show_progress=False)
+    return model

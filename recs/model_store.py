@@ -6,14 +6,17 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from indexer.versions import current_version, make_current, new_version_name, prune
 from recs.collaborative import CollaborativeModel
+from recs.hybrid import HybridConfig
 
 log = logging.getLogger(__name__)
 
 KEEP_VERSIONS = 2
+RECIPE_FILE = "recipe.json"
+COOCCURRENCE_FILE = "cooccurrence.npz"
 
 
 @dataclass
@@ -25,6 +28,10 @@ class TrainedModels:
     popularity: dict[str, int]
     trained_at: float
     version: str
+    recipe: HybridConfig = field(default_factory=HybridConfig)
+    # implicit's item-to-item cosine model over the same items as
+    # ``collaborative``; None for a model saved before it existed.
+    cooccurrence: object | None = None
 
 
 class ModelUnusable(Exception):
@@ -44,11 +51,21 @@ class ModelStore:
         collaborative: CollaborativeModel,
         trending: list[str],
         popularity: dict[str, int],
+        recipe: HybridConfig | None = None,
+        cooccurrence=None,
     ) -> str:
-        """Write a new version and make it current; returns its name."""
+        """Write a new version and make it current; returns its name.
+
+        ``recipe`` is the hybrid configuration the shop's for-you list is to
+        use with this model; ``cooccurrence`` an item-to-item model fitted on
+        the same items.
+        """
         name = new_version_name("model")
         path = os.path.join(self.root, name)
         collaborative.save(path)
+        (recipe or HybridConfig()).save(os.path.join(path, RECIPE_FILE))
+        if cooccurrence is not None:
+            cooccurrence.save(os.path.join(path, COOCCURRENCE_FILE))
         with open(os.path.join(path, "signals.json"), "w", encoding="utf-8") as out:
             json.dump(
                 {
@@ -80,12 +97,26 @@ class ModelStore:
         try:
             with open(os.path.join(path, "signals.json"), encoding="utf-8") as handle:
                 signals = json.load(handle)
+            recipe_path = os.path.join(path, RECIPE_FILE)
+            recipe = (
+                HybridConfig.load(recipe_path)
+                if os.path.exists(recipe_path)
+                else HybridConfig()
+            )
+            cooccurrence = None
+            cooccurrence_path = os.path.join(path, COOCCURRENCE_FILE)
+            if os.path.exists(cooccurrence_path):
+                from implicit.nearest_neighbours import CosineRecommender
+
+                cooccurrence = CosineRecommender.load(cooccurrence_path)
             return TrainedModels(
                 collaborative=CollaborativeModel.load(path),
                 trending=list(signals["trending"]),
                 popularity=dict(signals["popularity"]),
                 trained_at=float(signals["trained_at"]),
                 version=version,
+                recipe=recipe,
+                cooccurrence=cooccurrence,
             )
         # Whatever a damaged file makes numpy, zipfile or json raise, the
         # model is equally unusable.

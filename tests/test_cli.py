@@ -113,3 +113,31 @@ def test_serve_refuses_a_weak_key_before_binding(tmp_path, monkeypatch):
 def test_a_folder_is_not_a_file(tmp_path):
     refused = run_cli("load", str(tmp_path), data_dir=tmp_path / "data")
     assert refused.returncode == 2 and "is a folder" in refused.stderr
+
+
+def test_train_serves_the_recipe_of_an_evaluation(tmp_path, small_export):
+    assert run_cli("load", str(small_export), data_dir=tmp_path).returncode == 0
+    # A few days of history: too little to split, and said so plainly.
+    evaluated = run_cli(
+        "evaluate", "--no-tune", "--out", str(tmp_path), data_dir=tmp_path
+    )
+    assert evaluated.returncode == 2
+    assert "not enough history" in evaluated.stderr
+    assert "Traceback" not in evaluated.stderr
+
+    # The recipe of an evaluation's config.json is what the model is served with.
+    from recs.hybrid import HybridConfig
+
+    config = {
+        "dataset": "x",
+        "hybrid": HybridConfig(factors=16, mmr_lambda=0.5).to_dict(),
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    trained = run_cli("train", "--config", str(path), data_dir=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    recipe = json.loads(
+        (tmp_path / "models" / "current" / "recipe.json").read_text(encoding="utf-8")
+    )
+    assert recipe["factors"] == 16 and recipe["mmr_lambda"] == 0.5
+    assert (tmp_path / "models" / "current" / "cooccurrence.npz").exists()

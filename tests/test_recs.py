@@ -232,8 +232,70 @@ def test_a_catalog_nobody_bought_from_trains_and_recommends(tmp_path, retail_sam
     assert store.load().collaborative.recommend({items[0]: 3.0}, 5) == []
 
 
-def test_evaluation_needs_some_history(shop_settings):
-    from recs.evaluation import evaluate
+def test_evaluation_needs_some_history():
+    from recs.evaluation import EvaluationData, evaluate
+    from recs.interactions import InteractionColumns
 
+    empty = EvaluationData("empty", InteractionColumns.from_rows([]), ["71053"])
     with pytest.raises(ValueError, match="not enough history"):
-        evaluate([], ["71053"], backend=None)
+        evaluate(empty, tune_config=False, progress=False)
+    # History, but every shopper's purchases fall on one side of the cut
+    one_each = InteractionColumns.from_interactions(
+        [Interaction(f"u{n}", "71053", "purchase", 1, float(n)) for n in range(50)]
+    )
+    with pytest.raises(ValueError, match="not enough history"):
+        evaluate(
+            EvaluationData("one-each", one_each, ["71053"]),
+            tune_config=False,
+            progress=False,
+        )
+
+
+def test_the_model_carries_its_recipe_and_cooccurrence(shop_settings):
+    from recs.hybrid import HybridConfig
+
+    models = ModelStore(shop_settings.models_dir).load()
+    assert models.recipe == HybridConfig()
+    assert models.cooccurrence is not None
+    assert models.cooccurrence.similarity.shape[0] == len(models.collaborative.item_ids)
+
+
+def test_for_you_buys_again_for_a_shopper_with_purchases(recommender):
+    now = 1.3e9
+    purchases = [("85123A", now, 2.0), ("85123A", now, 2.0), ("22086", now, 1.0)]
+    picks = recommender.for_you({"71053": 3.0}, 10, purchases=purchases)
+    by_id = {r.item_id: r for r in picks}
+    # The recipe tuned on retail keeps re-orders in, and weighs them most.
+    assert "buy-again" in by_id["85123A"].sources
+    assert "71053" not in by_id
+
+
+def test_mmr_makes_the_for_you_list_less_alike(recommender):
+    import dataclasses
+
+    from recs.metrics import intra_list_similarity
+
+    history = {"71053": 3.0, "85123A": 2.0, "22086": 1.0}
+
+    def similarity(trade_off: float) -> float:
+        models = dataclasses.replace(
+            recommender.models,
+            recipe=dataclasses.replace(recommender.models.recipe, mmr_lambda=trade_off),
+        )
+        picks = Recommender(recommender.backend, models).for_you(history, 10)
+        assert len(picks) == 10
+        vectors = recommender.backend.vectors([r.item_id for r in picks])
+        return intra_list_similarity([[r.item_id for r in picks]], vectors.get)
+
+    assert similarity(0.5) < similarity(1.0)
+
+
+def test_a_shopper_known_only_by_views_gets_the_new_shopper_blend(recommender):
+    viewed = {"22086": 0.2, "71053": 0.2}
+    picks = recommender.for_you(viewed, 10, session_only=True)
+    assert len(picks) == 10
+    sources = {s for r in picks for s in r.sources}
+    assert "collaborative" not in sources
+    assert sources & {"co-occurrence", "content"}
+    assert not set(viewed) & {r.item_id for r in picks}
+    assert [r.item_id for r in picks] != recommender.trending(10)

@@ -268,7 +268,9 @@ def my_recommendations():
     top_k = integer(request.args, "k", 10, 1, MAX_TOP_K)
     shopper = authenticated_shopper()
     history = services().db.history(shopper.id)
-    recommendations = services().recommender.for_you(history, top_k)
+    recommendations = services().recommender.for_you(
+        history, top_k, session_only=services().db.only_views(shopper.id)
+    )
     return jsonify(
         {
             "user": shopper.id,

@@ -245,6 +245,16 @@ class ShopDatabase:
         )
         return [Interaction(shop_user, *row) for row in rows]
 
+    def only_views(self, user_id: int) -> bool:
+        """Whether the shopper has looked at products but never rated or
+        liked one: a new shopper known by this visit alone."""
+        row = self.connection.execute(
+            "SELECT EXISTS(SELECT 1 FROM ratings WHERE user_id = ?) "
+            "OR EXISTS(SELECT 1 FROM likes WHERE user_id = ?)",
+            (user_id, user_id),
+        ).fetchone()
+        return not row[0]
+
     def history(self, user_id: int) -> dict[str, float]:
         """Item id to summed strength; a disliked item maps to a negative value."""
         history: dict[str, float] = {}

@@ -46,17 +46,19 @@ SORT_LABELS = (
 )
 # Why a for-you pick is there, the strongest reason first.
 SOURCE_REASONS = {
+    "buy-again": "Buy it again",
     "collaborative": "Shoppers like you bought it",
+    "co-occurrence": "Often bought by the same shoppers",
     "content": "Like things you liked",
     "popularity": "Popular now",
 }
 
 
-def unless_search_is_down(rail, *args) -> list:
+def unless_search_is_down(rail, *args, **kwargs) -> list:
     """A rail that needs the search backend, or none while it is down: the
     rest of the page still shows."""
     try:
-        return rail(*args)
+        return rail(*args, **kwargs)
     except SearchError as exc:
         log.debug("rail %s left out: %s", getattr(rail, "__name__", rail), exc)
         return []
@@ -85,7 +87,10 @@ def home():
         # now, so feedback given a moment ago already counts.
         if any(strength > 0 for strength in history.values()):
             recommendations = unless_search_is_down(
-                shop.recommender.for_you, history, RAIL_SIZE
+                shop.recommender.for_you,
+                history,
+                RAIL_SIZE,
+                session_only=shop.db.only_views(current_user.id),
             )
             for_you = [(r.product, reason_text(r.sources)) for r in recommendations]
 
