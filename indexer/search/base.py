@@ -48,6 +48,26 @@ RRF_K = 60
 MAX_RESULT_WINDOW = 1000
 
 
+@dataclass(frozen=True)
+class HybridParams:
+    """How a hybrid search fuses its keyword and semantic rankings by RRF.
+
+    Each product scores ``keyword_weight / (rrf_k + keyword rank)`` plus
+    ``semantic_weight / (rrf_k + semantic rank)``.
+    """
+
+    rrf_k: int = RRF_K
+    keyword_weight: float = 1.0
+    semantic_weight: float = 1.0
+
+    def __post_init__(self):
+        if self.rrf_k < 0 or self.keyword_weight < 0 or self.semantic_weight < 0:
+            raise ValueError(
+                f"hybrid parameters must not be negative, got {self}; "
+                "rrf_k is a rank offset, the weights scale each ranking"
+            )
+
+
 class SearchError(Exception):
     """A search backend failed; the message says what to do about it."""
 

@@ -36,10 +36,10 @@ from indexer.search.base import (
     NO_FILTERS,
     PRICE_BUCKETS,
     RATING_BUCKETS,
-    RRF_K,
     FacetBucket,
     Filters,
     Hit,
+    HybridParams,
     IndexBuildError,
     IndexInfo,
     SearchBackend,
@@ -116,6 +116,8 @@ class ElasticsearchBackend(SearchBackend):
         The cluster, e.g. ``http://127.0.0.1:9200``.
     alias : str
         The name readers use; versions are ``<alias>-<timestamp>``.
+    hybrid : HybridParams, optional
+        How hybrid search fuses its two rankings.
     """
 
     name = "elasticsearch"
@@ -126,9 +128,11 @@ class ElasticsearchBackend(SearchBackend):
         alias: str = "products",
         client: Elasticsearch | None = None,
         request_timeout: float = 30.0,
+        hybrid: HybridParams | None = None,
     ):
         self.url = url
         self.alias = alias
+        self.hybrid = hybrid or HybridParams()
         self.client = client or Elasticsearch(
             url,
             request_timeout=request_timeout,
@@ -608,6 +612,10 @@ class ElasticsearchBackend(SearchBackend):
         rankings = [
             [h["_id"] for h in result["hits"]["hits"]] for result in results[1:]
         ]
-        fused = reciprocal_rank_fusion(rankings, k=RRF_K)
+        fused = reciprocal_rank_fusion(
+            rankings,
+            k=self.hybrid.rrf_k,
+            weights=[self.hybrid.keyword_weight, self.hybrid.semantic_weight],
+        )
         page = [Hit(item_id, float(score)) for item_id, score in fused[window]]
         return SearchResponse(total, page, facets, request.mode)

@@ -32,10 +32,10 @@ from indexer.search.base import (
     NO_FILTERS,
     PRICE_BUCKETS,
     RATING_BUCKETS,
-    RRF_K,
     FacetBucket,
     Filters,
     Hit,
+    HybridParams,
     IndexBuildError,
     IndexInfo,
     SearchBackend,
@@ -154,13 +154,16 @@ class EmbeddedBackend(SearchBackend):
     ----------
     root : str
         Directory holding the versions and the ``current`` symlink.
+    hybrid : HybridParams, optional
+        How hybrid search fuses its two rankings.
     """
 
     name = "embedded"
     alias = "current"
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, hybrid: HybridParams | None = None):
         self.root = root
+        self.hybrid = hybrid or HybridParams()
         os.makedirs(root, exist_ok=True)
         self._lock = threading.Lock()
         self._version: _Version | None = None
@@ -469,7 +472,11 @@ class EmbeddedBackend(SearchBackend):
             if request.mode == "keyword":
                 ordered = keyword_ids
             else:
-                fused = reciprocal_rank_fusion([keyword_ids, knn_ids], k=RRF_K)
+                fused = reciprocal_rank_fusion(
+                    [keyword_ids, knn_ids],
+                    k=self.hybrid.rrf_k,
+                    weights=[self.hybrid.keyword_weight, self.hybrid.semantic_weight],
+                )
                 ordered = [item_id for item_id, _ in fused]
         scores = {item_id: 1.0 / (rank + 1) for rank, item_id in enumerate(ordered)}
         page = [
