@@ -43,6 +43,12 @@ KNN_MIN_SIMILARITY = 0.4
 FUZZY_ONE_EDIT = 4
 FUZZY_TWO_EDITS = 8
 FUZZY_BOOST = 0.1
+# Keyword scoring: a title match counts this much more than one in the other
+# text, and a title holding the query's words in order, at most PHRASE_SLOP
+# moves apart, gets PHRASE_BOOST times its phrase score on top.
+TITLE_BOOST = 2.0
+PHRASE_SLOP = 2
+PHRASE_BOOST = 1.0
 # Reciprocal rank fusion constant, as in the original paper.
 RRF_K = 60
 MAX_RESULT_WINDOW = 1000

@@ -26,6 +26,7 @@ from elasticsearch.helpers import streaming_bulk
 from tqdm import tqdm
 
 from indexer.catalog import Product, category_ancestors
+from indexer.search.analysis import normalize
 from indexer.search.base import (
     FUZZY_BOOST,
     FUZZY_ONE_EDIT,
@@ -34,8 +35,11 @@ from indexer.search.base import (
     KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
     NO_FILTERS,
+    PHRASE_BOOST,
+    PHRASE_SLOP,
     PRICE_BUCKETS,
     RATING_BUCKETS,
+    TITLE_BOOST,
     FacetBucket,
     Filters,
     Hit,
@@ -61,7 +65,7 @@ MAPPINGS_PATH = os.path.join(
 FACET_SIZE = 20
 BULK_CHUNK = 500
 KNN_NUM_CANDIDATES = 200
-SOURCE_EXCLUDES = ["embedding", "category_path", "text"]
+SOURCE_EXCLUDES = ["embedding", "category_path", "text", "search_title"]
 SORT_FIELDS = {
     "price_asc": ("price", "asc"),
     "price_desc": ("price", "desc"),
@@ -90,7 +94,10 @@ def load_mappings(shards: int | None = None, replicas: int | None = None) -> dic
 
 def to_es_doc(product: Product, vector: np.ndarray) -> dict:
     doc = product.to_doc()
-    doc["text"] = product.search_text()
+    # What keyword search matches: the title and the other text normalised
+    # as every backend normalises them; the title as given is for display.
+    doc["search_title"] = normalize(product.title)
+    doc["text"] = normalize(product.search_text())
     doc["category_path"] = category_ancestors(product.category)
     # An empty keyword would show up as a facet value of its own.
     for field in ("category", "brand", "image_url"):
@@ -416,25 +423,42 @@ class ElasticsearchBackend(SearchBackend):
         return {"bool": {"filter": must, "must_not": must_not}}
 
     @staticmethod
-    def _keyword_query(text: str) -> dict:
-        return {
-            "bool": {
-                "should": [
-                    {"multi_match": {"query": text, "fields": ["title^2", "text"]}},
-                    # Typo tolerance on the unstemmed fields, scored below
-                    # exact matches; AUTO:4,8 is fuzzy_distance's rule.
-                    {
-                        "multi_match": {
-                            "query": text,
-                            "fields": ["title.exact^2", "text.exact"],
-                            "fuzziness": f"AUTO:{FUZZY_ONE_EDIT},{FUZZY_TWO_EDITS}",
-                            "boost": FUZZY_BOOST,
+    def _keyword_query(text: str) -> dict | None:
+        normalized = normalize(text)
+        if not normalized:
+            return None
+        should: list[dict] = [
+            {
+                "multi_match": {
+                    "query": normalized,
+                    "fields": [f"search_title^{TITLE_BOOST}", "text"],
+                }
+            },
+            # Typo tolerance on the unstemmed fields, scored below exact
+            # matches; AUTO:4,8 is fuzzy_distance's rule.
+            {
+                "multi_match": {
+                    "query": normalized,
+                    "fields": [f"search_title.exact^{TITLE_BOOST}", "text.exact"],
+                    "fuzziness": f"AUTO:{FUZZY_ONE_EDIT},{FUZZY_TWO_EDITS}",
+                    "boost": FUZZY_BOOST,
+                }
+            },
+        ]
+        if " " in normalized:
+            # Titles holding the query's words close together and in order.
+            should.append(
+                {
+                    "match_phrase": {
+                        "search_title": {
+                            "query": normalized,
+                            "slop": PHRASE_SLOP,
+                            "boost": PHRASE_BOOST,
                         }
-                    },
-                ],
-                "minimum_should_match": 1,
-            }
-        }
+                    }
+                }
+            )
+        return {"bool": {"should": should, "minimum_should_match": 1}}
 
     def _knn_clause(self, vector: np.ndarray, top_k: int, filters: Filters) -> dict:
         return {
@@ -510,8 +534,7 @@ class ElasticsearchBackend(SearchBackend):
         if request.mode != "keyword" and query_vector is None:
             raise SearchError(f"{request.mode} search needs a query vector")
         must, must_not = self._filter_clauses(request.filters)
-        has_text = bool(request.query.strip())
-        keyword = self._keyword_query(request.query) if has_text else None
+        keyword = self._keyword_query(request.query)
         knn = (
             {
                 **self._knn_clause(query_vector, KNN_CANDIDATES, request.filters),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -24,14 +23,18 @@ import tantivy
 from tqdm import tqdm
 
 from indexer.catalog import Product, category_ancestors
+from indexer.search.analysis import normalize
 from indexer.search.base import (
     FUZZY_BOOST,
     KNN_CANDIDATES,
     KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
     NO_FILTERS,
+    PHRASE_BOOST,
+    PHRASE_SLOP,
     PRICE_BUCKETS,
     RATING_BUCKETS,
+    TITLE_BOOST,
     FacetBucket,
     Filters,
     Hit,
@@ -52,7 +55,6 @@ from recs.fusion import reciprocal_rank_fusion
 
 log = logging.getLogger(__name__)
 
-WORD = re.compile(r"\w+", re.UNICODE)
 FACET_SIZE = 20
 KEEP_VERSIONS = 2  # the serving version and the one before it
 WRITER_HEAP = 64 * 1024 * 1024
@@ -80,10 +82,11 @@ def _schema() -> tantivy.Schema:
 def _tantivy_doc(product: Product) -> tantivy.Document:
     doc = tantivy.Document()
     doc.add_text("item_id", product.item_id)
-    doc.add_text("title", product.title)
-    doc.add_text("text", product.search_text())
-    doc.add_text("title_plain", product.title)
-    doc.add_text("text_plain", product.search_text())
+    title, text = normalize(product.title), normalize(product.search_text())
+    doc.add_text("title", title)
+    doc.add_text("text", text)
+    doc.add_text("title_plain", title)
+    doc.add_text("text_plain", text)
     if product.category:
         doc.add_text("category", product.category)
         for path in category_ancestors(product.category):
@@ -362,12 +365,27 @@ class EmbeddedBackend(SearchBackend):
         return clauses
 
     def _keyword_query(self, version: _Version, text: str):
-        words = WORD.findall(text.lower())
+        words = normalize(text).split()
         if not words:
             return None
         cleaned = " ".join(words)
         fields = ["title", "text"]
-        exact = version.index.parse_query(cleaned, fields, field_boosts={"title": 2.0})
+        exact = version.index.parse_query(
+            cleaned, fields, field_boosts={"title": TITLE_BOOST}
+        )
+        if len(words) > 1:
+            # Titles holding the query's words close together and in order
+            # rank above those that merely contain them.
+            phrase = version.index.parse_query(f'"{cleaned}"~{PHRASE_SLOP}', ["title"])
+            exact = tantivy.Query.boolean_query(
+                [
+                    (tantivy.Occur.Should, exact),
+                    (
+                        tantivy.Occur.Should,
+                        tantivy.Query.boost_query(phrase, PHRASE_BOOST),
+                    ),
+                ]
+            )
         # Typo tolerance, scored below any exact match.
         fuzzy = [
             (
