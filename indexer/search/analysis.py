@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 # Canonical unit -> the spellings that follow a number in titles and queries.
 UNITS: dict[str, tuple[str, ...]] = {
@@ -63,6 +65,14 @@ _QUOTES = str.maketrans(
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?<!\d[fp])(?=\d)|(?<=\d)(?=[a-z])(?![fp]\d)")
 _FRACTION = re.compile(r"(?<![\d/])(\d+)\s*/\s*(\d+)(?![\d/])")
 _DECIMAL = re.compile(r"(?<=\d)\.(?=\d)")
+# Decimals that titles write as fractions: "1.5 in." is "1-1/2 in.".
+_DECIMAL_FRACTIONS = {
+    "125": "1/8", "25": "1/4", "375": "3/8", "5": "1/2", "625": "5/8",
+    "75": "3/4", "875": "7/8",
+}  # fmt: skip
+_FRACTIONAL_DECIMAL = re.compile(
+    r"(?<![\d.])(\d*)\.(" + "|".join(_DECIMAL_FRACTIONS) + r")(?![\d.])"
+)
 # A number, then a unit: words need a boundary after them, marks do not.
 _UNIT_AFTER_NUMBER = re.compile(
     r"(?<=\d)[\s-]*("
@@ -83,6 +93,11 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+def _as_fraction(match: re.Match) -> str:
+    whole, fraction = match.group(1), _DECIMAL_FRACTIONS[match.group(2)]
+    return f"{whole} {fraction}" if whole and whole != "0" else fraction
+
+
 def normalize(text: str) -> str:
     """``text`` as the search engines index it and as queries are searched.
 
@@ -92,8 +107,82 @@ def normalize(text: str) -> str:
     'behr 1 gal sc 141 deck 3f4 inch x 2 x 4 18 volt'
     """
     text = _INNER_APOSTROPHE.sub("", fold(text))
+    text = _FRACTIONAL_DECIMAL.sub(_as_fraction, text)
     text = _LETTER_DIGIT.sub(" ", text)
     text = _FRACTION.sub(r"\1f\2", text)
     text = _DECIMAL.sub("p", text)
     text = _UNIT_AFTER_NUMBER.sub(lambda m: " " + _SPELLINGS[m.group(1)] + " ", text)
     return " ".join(_WORD.findall(text))
+
+
+# Query planning: typos, and words run together or written apart
+
+# Parts of a run-together word are at least this long ("toprail" is
+# "top rail"; "bolts" is not "bol ts").
+MIN_PART = 3
+MIN_SPLIT = 2 * MIN_PART
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What a keyword search looks for, beyond the normalised words.
+
+    ``typos`` are words the catalog does not hold, matched with edits (a word
+    the catalog holds is taken as meant: fuzzing it would flood short words
+    with their neighbours). ``joined`` are adjacent words that the catalog
+    writes as one (``deck over`` -> ``deckover``); ``split`` are unknown words
+    that are two catalog words run together (``toprail`` -> ``top rail``).
+    """
+
+    words: tuple[str, ...]
+    typos: tuple[str, ...] = ()
+    joined: tuple[str, ...] = ()
+    split: tuple[tuple[str, str], ...] = field(default=())
+
+
+def plan_query(text: str, known: Callable[[Iterable[str]], set[str]]) -> QueryPlan:
+    """Plan the keyword search for ``text``.
+
+    Parameters
+    ----------
+    text : str
+        The shopper's query.
+    known : callable
+        Given candidate words, returns those the catalog holds (after the
+        engine's stemming); each backend asks its own index.
+
+    Returns
+    -------
+    QueryPlan
+        The normalised words, the unknown ones to match with typos, and the
+        joins and splits the catalog knows.
+    """
+    words = tuple(normalize(text).split())
+    if not words:
+        return QueryPlan(words)
+    pairs = [a + b for a, b in zip(words, words[1:], strict=False) if _alpha(a + b)]
+    found = known({*words, *pairs})
+    unknown = [w for w in words if w not in found and _alpha(w)]
+    splits = {
+        w: [(w[:i], w[i:]) for i in range(MIN_PART, len(w) - MIN_PART + 1)]
+        for w in unknown
+        if len(w) >= MIN_SPLIT
+    }
+    parts = {part for options in splits.values() for pair in options for part in pair}
+    found_parts = known(parts) if parts else set()
+    split = []
+    for options in splits.values():
+        whole = [pair for pair in options if set(pair) <= found_parts]
+        if whole:
+            # The most even cut: "toprail" is "top rail" before "topr ail".
+            split.append(min(whole, key=lambda pair: abs(len(pair[0]) - len(pair[1]))))
+    return QueryPlan(
+        words,
+        typos=tuple(w for w in unknown),
+        joined=tuple(p for p in pairs if p in found),
+        split=tuple(split),
+    )
+
+
+def _alpha(word: str) -> bool:
+    return word.isalpha()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,12 +38,15 @@ KNN_CANDIDATES = 50
 # (all-MiniLM-L6-v2 gives unrelated shop products cosines of 0.25 to 0.38).
 # kNN for similar products and recommendations has no floor.
 KNN_MIN_SIMILARITY = 0.4
-# Typo tolerance: a query word of 4 to 7 letters also matches words one edit
-# away, of 8 or more two edits away (Elasticsearch's fuzziness AUTO:4,8),
-# compared without stemming and scored below exact matches.
+# Typo tolerance: a query word the catalog does not hold, of 4 to 7 letters,
+# also matches words one edit away, of 8 or more two edits away
+# (Elasticsearch's fuzziness AUTO:4,8), compared without stemming. Words the
+# catalog holds are not fuzzed, so short ones do not pull in their neighbours.
+# FUZZY_BOOST scales Elasticsearch's BM25 score of such a match; the embedded
+# engine scores fuzzy matches as a constant and has its own boost.
 FUZZY_ONE_EDIT = 4
 FUZZY_TWO_EDITS = 8
-FUZZY_BOOST = 0.1
+FUZZY_BOOST = float(os.environ.get("ES_TYPO_BOOST", "1.0"))
 # Keyword scoring: a title match counts this much more than one in the other
 # text, and a title holding the query's words in order, at most PHRASE_SLOP
 # moves apart, gets PHRASE_BOOST times its phrase score on top.

@@ -26,7 +26,7 @@ from elasticsearch.helpers import streaming_bulk
 from tqdm import tqdm
 
 from indexer.catalog import Product, category_ancestors
-from indexer.search.analysis import normalize
+from indexer.search.analysis import normalize, plan_query
 from indexer.search.base import (
     FUZZY_BOOST,
     FUZZY_ONE_EDIT,
@@ -52,6 +52,7 @@ from indexer.search.base import (
     SearchResponse,
     check_vectors,
     empty_facets,
+    fuzzy_distance,
     page_slice,
 )
 from indexer.versions import new_version_name
@@ -422,42 +423,85 @@ class ElasticsearchBackend(SearchBackend):
         must, must_not = self._filter_clauses(filters)
         return {"bool": {"filter": must, "must_not": must_not}}
 
-    @staticmethod
-    def _keyword_query(text: str) -> dict | None:
-        normalized = normalize(text)
-        if not normalized:
+    def _known(self, words) -> set[str]:
+        """The words some product's title or text holds, stemmed as indexed:
+        one count per word, in one round trip."""
+        words = sorted(words)
+        if not words:
+            return set()
+        body: list[dict] = []
+        for word in words:
+            body.append({"index": self.alias})
+            body.append(
+                {
+                    "size": 0,
+                    "terminate_after": 1,
+                    "track_total_hits": True,
+                    "query": {
+                        "multi_match": {
+                            "query": word,
+                            "fields": ["search_title", "text"],
+                        }
+                    },
+                }
+            )
+        response = self._call("look up query words", self.client.msearch, searches=body)
+        return {
+            word
+            for word, result in zip(words, response["responses"], strict=True)
+            if result.get("hits", {}).get("total", {}).get("value", 0)
+        }
+
+    def _keyword_query(self, text: str) -> dict | None:
+        plan = plan_query(text, self._known)
+        if not plan.words:
             return None
-        should: list[dict] = [
-            {
-                "multi_match": {
-                    "query": normalized,
-                    "fields": [f"search_title^{TITLE_BOOST}", "text"],
-                }
-            },
-            # Typo tolerance on the unstemmed fields, scored below exact
-            # matches; AUTO:4,8 is fuzzy_distance's rule.
-            {
-                "multi_match": {
-                    "query": normalized,
-                    "fields": [f"search_title.exact^{TITLE_BOOST}", "text.exact"],
-                    "fuzziness": f"AUTO:{FUZZY_ONE_EDIT},{FUZZY_TWO_EDITS}",
-                    "boost": FUZZY_BOOST,
-                }
-            },
-        ]
-        if " " in normalized:
+        fields = [f"search_title^{TITLE_BOOST}", "text"]
+        cleaned = " ".join(plan.words)
+        should: list[dict] = [{"multi_match": {"query": cleaned, "fields": fields}}]
+        if len(plan.words) > 1:
             # Titles holding the query's words close together and in order.
             should.append(
                 {
                     "match_phrase": {
                         "search_title": {
-                            "query": normalized,
+                            "query": cleaned,
                             "slop": PHRASE_SLOP,
                             "boost": PHRASE_BOOST,
                         }
                     }
                 }
             )
+        # Words the catalog writes together or apart.
+        for joined in plan.joined:
+            should.append({"multi_match": {"query": joined, "fields": fields}})
+        for first, second in plan.split:
+            should.append(
+                {
+                    "multi_match": {
+                        "query": f"{first} {second}",
+                        "fields": fields,
+                        "operator": "and",
+                    }
+                }
+            )
+        # Typo tolerance for words the catalog does not hold, on the
+        # unstemmed fields; AUTO:4,8 is fuzzy_distance's rule.
+        for word in plan.typos:
+            if fuzzy_distance(word):
+                should.append(
+                    {
+                        "multi_match": {
+                            "query": word,
+                            "fields": [
+                                f"search_title.exact^{TITLE_BOOST}",
+                                "text.exact",
+                            ],
+                            "fuzziness": f"AUTO:{FUZZY_ONE_EDIT},{FUZZY_TWO_EDITS}",
+                            "boost": FUZZY_BOOST,
+                        }
+                    }
+                )
         return {"bool": {"should": should, "minimum_should_match": 1}}
 
     def _knn_clause(self, vector: np.ndarray, top_k: int, filters: Filters) -> dict:
