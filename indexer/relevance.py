@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 from tqdm import tqdm
 
 from indexer.search.base import SEARCH_MODES, HybridParams, SearchRequest
@@ -359,9 +360,26 @@ class _QueryVectors:
     every judged query in one call spares thousands of single passes.
     """
 
-    def __init__(self, embedder, queries: Sequence[str]):
+    def __init__(self, embedder, queries: Sequence[str], cache_dir: str):
         self._embedder = embedder
-        vectors = embedder.encode(list(queries), progress=True)
+        # Kept between runs: the judged queries do not change, and encoding
+        # them all takes minutes on a small machine.
+        digest = hashlib.sha256(
+            "\n".join([embedder.name, *queries]).encode("utf-8")
+        ).hexdigest()[:16]
+        path = os.path.join(cache_dir, f"query-vectors-{digest}.npy")
+        if os.path.exists(path):
+            vectors = np.load(path)
+        else:
+            started = time.perf_counter()
+            vectors = embedder.encode(list(queries), progress=True)
+            os.makedirs(cache_dir, exist_ok=True)
+            np.save(path, vectors)
+            log.info(
+                "encoded %d queries in %.1fs",
+                len(queries),
+                time.perf_counter() - started,
+            )
         self._vectors = dict(zip(queries, vectors, strict=True))
 
     def encode_query(self, text: str):
@@ -471,10 +489,12 @@ def evaluate_search(
     judgments = read_judgments(judgments_path)
     queries = sorted(judgments)[:limit] if limit else sorted(judgments)
     embedder = Embedder()
-    query_vectors = (
-        _QueryVectors(embedder, queries) if set(modes) - {"keyword"} else embedder
-    )
     out_dir = out_dir or os.path.join(settings.data_dir, "search-eval")
+    query_vectors = (
+        _QueryVectors(embedder, queries, os.path.join(settings.data_dir, "cache"))
+        if set(modes) - {"keyword"}
+        else embedder
+    )
     runs = []
     for backend in backends:
         chosen = settings.with_overrides(search_backend=backend)

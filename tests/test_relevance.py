@@ -69,7 +69,8 @@ def test_a_query_with_nothing_relevant_is_left_out_of_the_means():
 def test_fusion_weights_and_constant():
     keyword, semantic = ["a", "b", "c"], ["c", "d"]
     # Equal weights, k=1: c scores 1/4 + 1/2, a 1/2, b 1/3, d 1/3.
-    assert fuse(keyword, semantic, HybridParams(rrf_k=1)) == ["c", "a", "b", "d"]
+    equal = HybridParams(rrf_k=1, keyword_weight=1.0, semantic_weight=1.0)
+    assert fuse(keyword, semantic, equal) == ["c", "a", "b", "d"]
     # A semantic weight of 0 keeps the keyword order, neighbours after it.
     assert fuse(keyword, semantic, HybridParams(semantic_weight=0.0))[:3] == keyword
 

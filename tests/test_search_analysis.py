@@ -11,7 +11,7 @@ import os
 import pytest
 
 from indexer.catalog import Product
-from indexer.search.analysis import normalize
+from indexer.search.analysis import normalize, plan_query
 from indexer.search.base import SearchRequest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,6 +65,21 @@ def test_normalize_is_idempotent():
     assert normalize(normalize(text)) == normalize(text)
 
 
+def test_plan_fuzzes_only_unknown_words_and_finds_joins_and_splits():
+    catalog = {"deck", "over", "deckover", "top", "rail", "door", "wood"}
+
+    def known(words):
+        return {word for word in words if word in catalog}
+
+    plan = plan_query("Deck Over toprail dorr wood 2x4", known)
+    assert plan.words == ("deck", "over", "toprail", "dorr", "wood", "2", "x", "4")
+    # "wood" and "deck" are known: no edits; numbers are never fuzzed.
+    assert plan.typos == ("toprail", "dorr")
+    assert plan.joined == ("deckover",)
+    assert plan.split == (("top", "rail"),)
+    assert plan_query("  ", known).words == ()
+
+
 @pytest.fixture(scope="module")
 def homedepot_slice(embedder):
     """The first products of the shared Home Depot catalog, with vectors."""
@@ -113,6 +128,10 @@ def top_titles(backend, query: str, n: int = 3) -> list[str]:
         ("18v impact wrench", "18-Volt"),
         ("12v battery 2 pack", "12-Volt Lithium-Ion Compact Battery (2-Pack)"),
         ("sc141 deckover", "#SC-141"),
+        # A typo, words written apart that the catalog joins, and the reverse.
+        ("ridgid impact wrnech", "Impact Wrench"),
+        ("behr deck over", "DeckOver"),
+        ("ridgid impactwrench", "Impact Wrench"),
     ],
 )
 def test_sizes_and_units_meet_however_written(backend, query, wanted):

@@ -33,6 +33,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from indexer.search.base import fuzzy_distance
+
 # Canonical unit -> the spellings that follow a number in titles and queries.
 UNITS: dict[str, tuple[str, ...]] = {
     "inch": ("in", "inch", "inches", "inchs", '"', "''"),
@@ -127,9 +129,10 @@ MIN_SPLIT = 2 * MIN_PART
 class QueryPlan:
     """What a keyword search looks for, beyond the normalised words.
 
-    ``typos`` are words the catalog does not hold, matched with edits (a word
-    the catalog holds is taken as meant: fuzzing it would flood short words
-    with their neighbours). ``joined`` are adjacent words that the catalog
+    ``typos`` are words the catalog does not hold, long enough to be matched
+    with edits (``fuzzy_distance``); a word the catalog holds is taken as
+    meant, as fuzzing it would flood short words with their neighbours.
+    ``joined`` are adjacent words that the catalog
     writes as one (``deck over`` -> ``deckover``); ``split`` are unknown words
     that are two catalog words run together (``toprail`` -> ``top rail``).
     """
@@ -178,7 +181,7 @@ def plan_query(text: str, known: Callable[[Iterable[str]], set[str]]) -> QueryPl
             split.append(min(whole, key=lambda pair: abs(len(pair[0]) - len(pair[1]))))
     return QueryPlan(
         words,
-        typos=tuple(w for w in unknown),
+        typos=tuple(w for w in unknown if fuzzy_distance(w)),
         joined=tuple(p for p in pairs if p in found),
         split=tuple(split),
     )

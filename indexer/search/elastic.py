@@ -28,6 +28,7 @@ from tqdm import tqdm
 from indexer.catalog import Product, category_ancestors
 from indexer.search.analysis import normalize, plan_query
 from indexer.search.base import (
+    ALL_WORDS_BOOST,
     FUZZY_BOOST,
     FUZZY_ONE_EDIT,
     FUZZY_TWO_EDITS,
@@ -469,6 +470,17 @@ class ElasticsearchBackend(SearchBackend):
                             "slop": PHRASE_SLOP,
                             "boost": PHRASE_BOOST,
                         }
+                    }
+                }
+            )
+            # Products holding every word above those that hold only some.
+            should.append(
+                {
+                    "multi_match": {
+                        "query": cleaned,
+                        "fields": fields,
+                        "operator": "and",
+                        "boost": ALL_WORDS_BOOST,
                     }
                 }
             )

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from indexer.catalog import Product, category_ancestors
 from indexer.search.analysis import normalize, plan_query
 from indexer.search.base import (
+    ALL_WORDS_BOOST,
     KNN_CANDIDATES,
     KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
@@ -390,6 +391,15 @@ class EmbeddedBackend(SearchBackend):
             # rank above those that merely contain them.
             phrase = index.parse_query(f'"{cleaned}"~{PHRASE_SLOP}', ["title"])
             should.append(tantivy.Query.boost_query(phrase, PHRASE_BOOST))
+            # Products holding every word, in any order, above those that
+            # hold only some.
+            every = " ".join(f"+{word}" for word in plan.words)
+            should.append(
+                tantivy.Query.boost_query(
+                    index.parse_query(every, fields, field_boosts=boosts),
+                    ALL_WORDS_BOOST,
+                )
+            )
         # Words the catalog writes together or apart.
         for joined in plan.joined:
             should.append(index.parse_query(joined, fields, field_boosts=boosts))
