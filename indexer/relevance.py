@@ -328,9 +328,10 @@ def run_queries(
 
 
 def write_per_query(path: str, scores: Sequence[QueryScore]) -> None:
-    """One JSON line per query and mode, worst NDCG first, to read the misses."""
+    """One JSON line per query and mode, worst NDCG first, to read the misses;
+    queries whose judged products all lack gain (NDCG undefined) go last."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    ordered = sorted(scores, key=lambda s: (s.mode, -1.0 if s.ndcg is None else s.ndcg))
+    ordered = sorted(scores, key=lambda s: (s.mode, 2.0 if s.ndcg is None else s.ndcg))
     with open(path, "w", encoding="utf-8") as out:
         for score in ordered:
             out.write(json.dumps(asdict(score)) + "\n")

@@ -118,3 +118,17 @@ def test_judgments_file_without_the_columns_is_refused(tmp_path):
     path.write_text("query,item,score\nx,1,3\n")
     with pytest.raises(ValueError, match="search_term"):
         read_judgments(str(path))
+
+
+def test_per_query_results_put_the_worst_first(tmp_path):
+    import json
+
+    from indexer.relevance import write_per_query
+
+    judgments = {"good": JUDGED, "bad": JUDGED, "unscorable": {"c": 1.0}}
+    rankings = {"good": ["a", "d", "b"], "bad": ["x"], "unscorable": ["c"]}
+    path = tmp_path / "out" / "embedded.jsonl"
+    write_per_query(str(path), score_rankings(rankings, judgments, "keyword"))
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["query"] for line in lines] == ["bad", "good", "unscorable"]
+    assert lines[0]["ndcg"] == 0.0 and lines[0]["top"] == ["x"]
