@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run load train serve test lint es-up es-down eval bench clean
+.PHONY: setup run load train serve test lint es-up es-down eval eval-search bench clean
 
 setup: $(VENV)/.installed
 
@@ -57,6 +57,18 @@ es-down:
 DATASET ?= $(SAMPLE)
 eval: setup
 	$(PY) -m indexer --data-dir $(DATA_DIR) evaluate $(DATASET) $(EVAL_ARGS)
+
+## Search relevance on the Home Depot judgments, both backends. The catalog
+## and its embeddings are kept in $(EVAL_DIR) between runs.
+HOMEDEPOT ?= ../shared/datasets/homedepot-relevance
+EVAL_DIR ?= $(HOME)/.cache/shop-search-eval
+eval-search: setup
+	ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-$$(bash scripts/elasticsearch.sh up | tail -1)} \
+	ELASTICSEARCH_ALIAS=$${ELASTICSEARCH_ALIAS:-search-eval} \
+	$(PY) -m indexer --data-dir $(EVAL_DIR) eval-search \
+	  $(HOMEDEPOT)/products.csv.gz $(HOMEDEPOT)/judgments-dev.csv.gz \
+	  --mapping data/mappings/homedepot.json --backends embedded elasticsearch \
+	  --tune $(EVAL_ARGS)
 
 bench: setup
 	ELASTICSEARCH_URL=$${ELASTICSEARCH_URL:-$$(bash scripts/elasticsearch.sh up | tail -1)} $(PY) -m bench $(BENCH_ARGS)

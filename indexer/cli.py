@@ -187,6 +187,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_search(args: argparse.Namespace) -> int:
+    """Score keyword, semantic and hybrid search against human judgments."""
+    from indexer.relevance import SEARCH_MODES, evaluate_search, report
+
+    settings = _settings(args)
+    backends = args.backends or [settings.search_backend]
+    runs = evaluate_search(
+        settings,
+        args.catalog,
+        args.judgments,
+        args.mapping,
+        backends,
+        modes=args.modes or SEARCH_MODES,
+        load=not args.no_load,
+        tune=args.tune,
+        out_dir=args.out,
+        limit=args.limit,
+    )
+    print(report(runs))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the shop and the API with gunicorn."""
     from gunicorn.app.base import BaseApplication
@@ -322,6 +344,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the given (or default) configuration without tuning it",
     )
     evaluate.set_defaults(func=cmd_evaluate)
+
+    eval_search = commands.add_parser("eval-search", help=cmd_eval_search.__doc__)
+    eval_search.add_argument("catalog", help="the product titles to search")
+    eval_search.add_argument(
+        "judgments", help="CSV of search_term, product_uid, relevance (1 to 3)"
+    )
+    eval_search.add_argument(
+        "--mapping", required=True, help="JSON file naming the catalog's columns"
+    )
+    eval_search.add_argument(
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        help="backends to compare (default: the configured one)",
+    )
+    eval_search.add_argument(
+        "--modes", nargs="+", choices=("keyword", "semantic", "hybrid")
+    )
+    eval_search.add_argument(
+        "--no-load", action="store_true", help="query the serving index as it is"
+    )
+    eval_search.add_argument(
+        "--tune", action="store_true", help="choose fusion on the tuning split"
+    )
+    eval_search.add_argument("--out", help="per-query results directory")
+    eval_search.add_argument("--limit", type=int, help="only the first N queries")
+    eval_search.set_defaults(func=cmd_eval_search)
 
     serve = commands.add_parser("serve", help=cmd_serve.__doc__)
     serve.add_argument("--host", default="127.0.0.1")

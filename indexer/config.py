@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 
+from indexer.search.base import HybridParams
+
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"
 BACKENDS = ("embedded", "elasticsearch")
 
@@ -35,6 +37,20 @@ class Settings:
     )
     environment: str = field(default_factory=lambda: _env("SHOP_ENV", "development"))
     port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
+    # Hybrid search fusion; see HybridParams.
+    hybrid_rrf_k: int = field(
+        default_factory=lambda: int(_env("HYBRID_RRF_K", str(HybridParams.rrf_k)))
+    )
+    hybrid_keyword_weight: float = field(
+        default_factory=lambda: float(
+            _env("HYBRID_KEYWORD_WEIGHT", str(HybridParams.keyword_weight))
+        )
+    )
+    hybrid_semantic_weight: float = field(
+        default_factory=lambda: float(
+            _env("HYBRID_SEMANTIC_WEIGHT", str(HybridParams.semantic_weight))
+        )
+    )
 
     def __post_init__(self):
         if self.search_backend not in BACKENDS:
@@ -42,6 +58,13 @@ class Settings:
                 f"SEARCH_BACKEND={self.search_backend!r} is not known; "
                 f"choose one of {', '.join(BACKENDS)}"
             )
+
+    @property
+    def hybrid(self) -> HybridParams:
+        """The fusion parameters of hybrid search."""
+        return HybridParams(
+            self.hybrid_rrf_k, self.hybrid_keyword_weight, self.hybrid_semantic_weight
+        )
 
     @property
     def catalog_path(self) -> str:
@@ -75,8 +98,10 @@ def make_backend(settings: Settings):
         from indexer.search.elastic import ElasticsearchBackend
 
         return ElasticsearchBackend(
-            settings.elasticsearch_url, settings.elasticsearch_alias
+            settings.elasticsearch_url,
+            settings.elasticsearch_alias,
+            hybrid=settings.hybrid,
         )
     from indexer.search.embedded import EmbeddedBackend
 
-    return EmbeddedBackend(settings.index_dir)
+    return EmbeddedBackend(settings.index_dir, hybrid=settings.hybrid)

@@ -27,7 +27,9 @@ from elasticsearch.helpers import streaming_bulk
 from tqdm import tqdm
 
 from indexer.catalog import Product, category_ancestors
+from indexer.search.analysis import normalize, plan_query
 from indexer.search.base import (
+    ALL_WORDS_BOOST,
     FUZZY_BOOST,
     FUZZY_ONE_EDIT,
     FUZZY_TWO_EDITS,
@@ -35,12 +37,15 @@ from indexer.search.base import (
     KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
     NO_FILTERS,
+    PHRASE_BOOST,
+    PHRASE_SLOP,
     PRICE_BUCKETS,
     RATING_BUCKETS,
-    RRF_K,
+    TITLE_BOOST,
     FacetBucket,
     Filters,
     Hit,
+    HybridParams,
     IndexBuildError,
     IndexInfo,
     SearchBackend,
@@ -49,6 +54,7 @@ from indexer.search.base import (
     SearchResponse,
     check_vectors,
     empty_facets,
+    fuzzy_distance,
     page_slice,
 )
 from indexer.versions import new_version_name
@@ -64,7 +70,7 @@ BULK_CHUNK = 500
 KNN_NUM_CANDIDATES = 200
 # A health check must answer while the node hangs: one try, a short wait.
 HEALTH_TIMEOUT_S = 2.0
-SOURCE_EXCLUDES = ["embedding", "category_path", "text"]
+SOURCE_EXCLUDES = ["embedding", "category_path", "text", "search_title"]
 SORT_FIELDS = {
     "price_asc": ("price", "asc"),
     "price_desc": ("price", "desc"),
@@ -93,7 +99,10 @@ def load_mappings(shards: int | None = None, replicas: int | None = None) -> dic
 
 def to_es_doc(product: Product, vector: np.ndarray) -> dict:
     doc = product.to_doc()
-    doc["text"] = product.search_text()
+    # What keyword search matches: the title and the other text normalised
+    # as every backend normalises them; the title as given is for display.
+    doc["search_title"] = normalize(product.title)
+    doc["text"] = normalize(product.search_text())
     doc["category_path"] = category_ancestors(product.category)
     # An empty keyword would show up as a facet value of its own.
     for field in ("category", "brand", "image_url"):
@@ -119,6 +128,8 @@ class ElasticsearchBackend(SearchBackend):
         The cluster, e.g. ``http://127.0.0.1:9200``.
     alias : str
         The name readers use; versions are ``<alias>-<timestamp>``.
+    hybrid : HybridParams, optional
+        How hybrid search fuses its two rankings.
     """
 
     name = "elasticsearch"
@@ -129,9 +140,11 @@ class ElasticsearchBackend(SearchBackend):
         alias: str = "products",
         client: Elasticsearch | None = None,
         request_timeout: float = 30.0,
+        hybrid: HybridParams | None = None,
     ):
         self.url = url
         self.alias = alias
+        self.hybrid = hybrid or HybridParams()
         self.client = client or Elasticsearch(
             url,
             request_timeout=request_timeout,
@@ -447,26 +460,97 @@ class ElasticsearchBackend(SearchBackend):
         must, must_not = self._filter_clauses(filters)
         return {"bool": {"filter": must, "must_not": must_not}}
 
-    @staticmethod
-    def _keyword_query(text: str) -> dict:
+    def _known(self, words) -> set[str]:
+        """The words some product's title or text holds, stemmed as indexed:
+        one count per word, in one round trip."""
+        words = sorted(words)
+        if not words:
+            return set()
+        body: list[dict] = []
+        for word in words:
+            body.append({"index": self.alias})
+            body.append(
+                {
+                    "size": 0,
+                    "terminate_after": 1,
+                    "track_total_hits": True,
+                    "query": {
+                        "multi_match": {
+                            "query": word,
+                            "fields": ["search_title", "text"],
+                        }
+                    },
+                }
+            )
+        response = self._call("look up query words", self.client.msearch, searches=body)
         return {
-            "bool": {
-                "should": [
-                    {"multi_match": {"query": text, "fields": ["title^2", "text"]}},
-                    # Typo tolerance on the unstemmed fields, scored below
-                    # exact matches; AUTO:4,8 is fuzzy_distance's rule.
+            word
+            for word, result in zip(words, response["responses"], strict=True)
+            if result.get("hits", {}).get("total", {}).get("value", 0)
+        }
+
+    def _keyword_query(self, text: str) -> dict | None:
+        plan = plan_query(text, self._known)
+        if not plan.words:
+            return None
+        fields = [f"search_title^{TITLE_BOOST}", "text"]
+        cleaned = " ".join(plan.words)
+        should: list[dict] = [{"multi_match": {"query": cleaned, "fields": fields}}]
+        if len(plan.words) > 1:
+            # Titles holding the query's words close together and in order.
+            should.append(
+                {
+                    "match_phrase": {
+                        "search_title": {
+                            "query": cleaned,
+                            "slop": PHRASE_SLOP,
+                            "boost": PHRASE_BOOST,
+                        }
+                    }
+                }
+            )
+            # Products holding every word above those that hold only some.
+            should.append(
+                {
+                    "multi_match": {
+                        "query": cleaned,
+                        "fields": fields,
+                        "operator": "and",
+                        "boost": ALL_WORDS_BOOST,
+                    }
+                }
+            )
+        # Words the catalog writes together or apart.
+        for joined in plan.joined:
+            should.append({"multi_match": {"query": joined, "fields": fields}})
+        for first, second in plan.split:
+            should.append(
+                {
+                    "multi_match": {
+                        "query": f"{first} {second}",
+                        "fields": fields,
+                        "operator": "and",
+                    }
+                }
+            )
+        # Typo tolerance for words the catalog does not hold, on the
+        # unstemmed fields; AUTO:4,8 is fuzzy_distance's rule.
+        for word in plan.typos:
+            if fuzzy_distance(word):
+                should.append(
                     {
                         "multi_match": {
-                            "query": text,
-                            "fields": ["title.exact^2", "text.exact"],
+                            "query": word,
+                            "fields": [
+                                f"search_title.exact^{TITLE_BOOST}",
+                                "text.exact",
+                            ],
                             "fuzziness": f"AUTO:{FUZZY_ONE_EDIT},{FUZZY_TWO_EDITS}",
                             "boost": FUZZY_BOOST,
                         }
-                    },
-                ],
-                "minimum_should_match": 1,
-            }
-        }
+                    }
+                )
+        return {"bool": {"should": should, "minimum_should_match": 1}}
 
     def _knn_clause(self, vector: np.ndarray, top_k: int, filters: Filters) -> dict:
         return {
@@ -542,8 +626,7 @@ class ElasticsearchBackend(SearchBackend):
         if request.mode != "keyword" and query_vector is None:
             raise SearchError(f"{request.mode} search needs a query vector")
         must, must_not = self._filter_clauses(request.filters)
-        has_text = bool(request.query.strip())
-        keyword = self._keyword_query(request.query) if has_text else None
+        keyword = self._keyword_query(request.query)
         knn = (
             {
                 **self._knn_clause(query_vector, KNN_CANDIDATES, request.filters),
@@ -644,6 +727,10 @@ class ElasticsearchBackend(SearchBackend):
         rankings = [
             [h["_id"] for h in result["hits"]["hits"]] for result in results[1:]
         ]
-        fused = reciprocal_rank_fusion(rankings, k=RRF_K)
+        fused = reciprocal_rank_fusion(
+            rankings,
+            k=self.hybrid.rrf_k,
+            weights=[self.hybrid.keyword_weight, self.hybrid.semantic_weight],
+        )
         page = [Hit(item_id, float(score)) for item_id, score in fused[window]]
         return SearchResponse(total, page, facets, request.mode)
