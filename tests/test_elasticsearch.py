@@ -136,26 +136,40 @@ def test_cli_loads_and_reports_status_on_elasticsearch(es_url, tmp_path):
 
 
 def test_query_text_reaches_elasticsearch_only_as_match_text(backend, embedder):
-    """No query string parser ever sees what a shopper typed."""
+    """No query string parser ever sees what a shopper typed: the words reach
+    the node only as the text of match queries."""
     from tests.test_search_contract import HOSTILE_QUERIES
 
-    def places(node, text, path=""):
+    text_places = (".multi_match.query", ".match_phrase.search_title.query")
+    forbidden = {"query_string", "simple_query_string", "script", "regexp"}
+
+    def leaves(node, path=""):
         if isinstance(node, dict):
             for key, value in node.items():
-                assert key not in ("query_string", "simple_query_string", "script")
-                yield from places(value, text, f"{path}.{key}")
+                assert key not in forbidden, (path, key)
+                yield from leaves(value, f"{path}.{key}")
         elif isinstance(node, list):
             for value in node:
-                yield from places(value, text, path)
-        elif node == text:
-            yield path
+                yield from leaves(value, path)
+        elif isinstance(node, str):
+            yield path, node
 
+    searched = 0
     for query in HOSTILE_QUERIES:
         for mode in ("keyword", "hybrid"):
             vector = embedder.encode_query(query) if mode != "keyword" else None
             body = backend.search_body(SearchRequest(query, mode=mode), vector)
-            found = {p for search in body for p in places(search, query)}
-            assert found == {".query.bool.must.bool.should.multi_match.query"}, (
-                query,
-                found,
-            )
+            if body is None:
+                # Nothing searchable was left of the text: nothing is sent.
+                assert mode == "keyword", query
+                continue
+            texts = [
+                (path, value)
+                for search in body
+                for path, value in leaves(search)
+                if path.endswith(".query")
+            ]
+            assert all(path.endswith(text_places) for path, _ in texts), texts
+            searched += bool(texts)
+    # Most of the hostile strings still hold words worth searching for.
+    assert searched > len(HOSTILE_QUERIES)
