@@ -246,7 +246,13 @@ def confidence_matrix(
 def trending_scores(
     columns: InteractionColumns, now: float | None, half_life_days: float
 ) -> list[tuple[str, float]]:
-    """Vectorised ``recs.popularity.trending``."""
+    """Vectorised ``recs.popularity.trending``.
+
+    Scores are natural logarithms of the decayed sums, summed in log space:
+    events years older than ``now`` (a historical export beside today's
+    feedback) decay below the smallest float, and would otherwise all score
+    0 and lose their order.
+    """
     strengths = columns.strengths()
     positive = strengths > 0
     if not positive.any():
@@ -256,16 +262,21 @@ def trending_scores(
         now = float(timestamps.max())
     decay = math.log(2) / (half_life_days * 86400.0)
     ages = np.maximum(0.0, now - timestamps)
-    scores = np.bincount(
-        columns.item_codes[positive],
-        weights=strengths[positive] * np.exp(-decay * ages),
+    log_weights = np.log(strengths[positive]) - decay * ages
+    codes = columns.item_codes[positive]
+
+    # log(sum(exp(w))) per item, shifted by the item's largest w.
+    peak = np.full(len(columns.items), -np.inf)
+    np.maximum.at(peak, codes, log_weights)
+    sums = np.bincount(
+        codes,
+        weights=np.exp(log_weights - peak[codes]),
         minlength=len(columns.items),
     )
-    order = sorted(
-        (i for i in range(len(scores)) if scores[i] > 0),
-        key=lambda i: (-scores[i], columns.items[i]),
-    )
-    return [(str(columns.items[i]), float(scores[i])) for i in order]
+    seen = np.flatnonzero(sums > 0)
+    scores = peak[seen] + np.log(sums[seen])
+    order = sorted(range(len(seen)), key=lambda n: (-scores[n], columns.items[seen[n]]))
+    return [(str(columns.items[seen[n]]), float(scores[n])) for n in order]
 
 
 def popularity_counts(columns: InteractionColumns) -> dict[str, int]:

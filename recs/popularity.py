@@ -39,7 +39,7 @@ def trending(
     Returns
     -------
     list of (item_id, score)
-        Best first.
+        Best first; the score is the natural logarithm of the decayed sum.
     """
     from recs.interactions import trending_scores
 

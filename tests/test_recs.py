@@ -96,6 +96,21 @@ def test_trending_weights_recent_interest():
     assert popularity(events) == {"old": 5, "new": 3}
 
 
+def test_trending_keeps_its_order_for_history_years_old():
+    """A 2011 export beside a like given today: the old purchases decay
+    below the smallest float, and must still rank by their own recency."""
+    day, year = 86400.0, 365 * 86400.0
+    events = [Interaction(f"u{n}", "older", "purchase", 1, 0.0) for n in range(5)]
+    events += [Interaction(f"v{n}", "old", "purchase", 1, 9 * day) for n in range(2)]
+    events += [Interaction(f"w{n}", "busy", "purchase", 1, 9 * day) for n in range(4)]
+    events.append(Interaction("shopper", "liked", "like", 1, 15 * year))
+
+    ranked = trending(events, half_life_days=3.0)
+
+    assert [item for item, _ in ranked] == ["liked", "busy", "old", "older"]
+    assert all(np.isfinite(score) for _, score in ranked)
+
+
 @pytest.fixture(scope="module")
 def recommender(shop_settings):
     from indexer.config import make_backend
