@@ -151,3 +151,35 @@ def test_a_reindex_killed_half_way_is_cleaned_up_by_the_next(shop_copy):
     assert partial[0] not in versions
     assert versions == sorted([serving, current]) and current != serving
     assert EmbeddedBackend(index_dir).status().documents == backend.status().documents
+
+
+def test_trending_fills_up_from_the_catalog_while_search_is_down(shop_copy, embedder):
+    """A trending list shorter than the rail is topped up from the catalog
+    store when the search backend cannot list products."""
+    import socket
+
+    from web import create_app
+
+    version_dir = os.path.join(
+        shop_copy.models_dir, ModelStore(shop_copy.models_dir).current_version()
+    )
+    with open(os.path.join(version_dir, "signals.json"), encoding="utf-8") as f:
+        signals = json.load(f)
+    signals["trending"] = signals["trending"][:2]
+    with open(os.path.join(version_dir, "signals.json"), "w", encoding="utf-8") as f:
+        json.dump(signals, f)
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    settings = shop_copy.with_overrides(
+        search_backend="elasticsearch",
+        elasticsearch_url=f"http://127.0.0.1:{closed_port}",
+    )
+    app = create_app(settings, embedder=embedder, test_config={"TESTING": True})
+
+    home = app.test_client().get("/")
+
+    assert home.status_code == 200
+    assert home.data.count(b'class="card') >= 8
+    shop = app.extensions["shop"]
+    assert shop.recommender.trending(8)[:2] == signals["trending"]

@@ -50,16 +50,26 @@ class CatalogFallback:
     def __getattr__(self, name: str):
         return getattr(self._backend, name)
 
+    def _outage(self, exc: SearchError) -> None:
+        now = time.monotonic()
+        if now - self._logged_at >= OUTAGE_LOG_SECONDS:
+            self._logged_at = now
+            log.warning("product lookups use the catalog store: %s", exc)
+
     def fetch(self, item_ids: list[str]) -> dict[str, Product]:
         try:
             return self._backend.fetch(item_ids)
         except SearchError as exc:
-            now = time.monotonic()
-            if now - self._logged_at >= OUTAGE_LOG_SECONDS:
-                self._logged_at = now
-                log.warning("product lookups use the catalog store: %s", exc)
+            self._outage(exc)
             known = self._catalog().by_id
             return {i: known[i] for i in item_ids if i in known}
+
+    def all_ids(self, limit: int) -> list[str]:
+        try:
+            return self._backend.all_ids(limit)
+        except SearchError as exc:
+            self._outage(exc)
+            return [product.item_id for product in self._catalog().popular[:limit]]
 
 
 def services() -> ShopServices:
