@@ -27,6 +27,9 @@ SCRIPT = os.path.join(ROOT, "scripts", "elasticsearch.sh")
 ITEM = "71053"  # White Metal Lantern, in the shipped sample
 RECOVERY_TIMEOUT_S = 60
 START_TIMEOUT_S = 300
+# A search against a hung node ends with a 503 well before this (the read
+# timeout is 5 s and one retry); without a read timeout it took minutes.
+HUNG_NODE_BOUND_S = 30
 
 
 def cache_root() -> str:
@@ -77,6 +80,10 @@ class OwnNode:
         done = self._script("down")
         assert done.returncode == 0, done.stderr
         self.stops += 1
+
+    def pid(self) -> int:
+        with open(os.path.join(self.run_dir, "elasticsearch.pid")) as handle:
+            return int(handle.read().strip())
 
     def remove(self) -> None:
         self._script("down")
@@ -180,10 +187,24 @@ def test_the_shop_rides_out_an_elasticsearch_outage(
     again = client.get("/api/search?q=lantern&mode=keyword").get_json()["total"]
     assert again == total
     assert client.get("/healthz").status_code == 200
+
+    # It hangs (accepts connections, never answers): search gives up after
+    # the read timeout instead of holding the page for minutes.
+    os.kill(node.pid(), signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        hung = client.get("/api/search?q=lantern&mode=keyword")
+        hung_seconds = time.monotonic() - started
+        assert hung.status_code == 503, hung.get_json()
+        assert hung_seconds < HUNG_NODE_BOUND_S, hung_seconds
+    finally:
+        os.kill(node.pid(), signal.SIGCONT)
+    until(lambda: search_works(client))
     print(
         f"\noutage: {node.starts} starts and {node.stops} stops of the node; search "
         f"back {first_recovery:.1f}s after the first start and "
-        f"{second_recovery:.1f}s after the restart, without restarting the shop"
+        f"{second_recovery:.1f}s after the restart, without restarting the shop; "
+        f"a hung node answered 503 in {hung_seconds:.1f}s"
     )
     indexer.close()
 

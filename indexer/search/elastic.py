@@ -70,6 +70,10 @@ BULK_CHUNK = 500
 KNN_NUM_CANDIDATES = 200
 # A health check must answer while the node hangs: one try, a short wait.
 HEALTH_TIMEOUT_S = 2.0
+# Shoppers' reads wait at most this long and are not retried after a
+# timeout, so a hung node costs a page seconds, not minutes, and cannot hold
+# every worker thread; bulk loads keep the long timeout and the retries.
+READ_TIMEOUT_S = 5.0
 SOURCE_EXCLUDES = ["embedding", "category_path", "text", "search_title"]
 SORT_FIELDS = {
     "price_asc": ("price", "asc"),
@@ -141,6 +145,7 @@ class ElasticsearchBackend(SearchBackend):
         client: Elasticsearch | None = None,
         request_timeout: float = 30.0,
         hybrid: HybridParams | None = None,
+        read_timeout: float = READ_TIMEOUT_S,
     ):
         self.url = url
         self.alias = alias
@@ -150,6 +155,11 @@ class ElasticsearchBackend(SearchBackend):
             request_timeout=request_timeout,
             retry_on_timeout=True,
             max_retries=3,
+        )
+        self.reads = self.client.options(
+            request_timeout=min(read_timeout, request_timeout),
+            max_retries=1,
+            retry_on_timeout=False,
         )
 
     def close(self) -> None:
@@ -382,7 +392,7 @@ class ElasticsearchBackend(SearchBackend):
             return {}
         response = self._call(
             "fetch products",
-            self.client.mget,
+            self.reads.mget,
             index=self.alias,
             ids=list(item_ids),
             source_excludes=SOURCE_EXCLUDES,
@@ -396,7 +406,7 @@ class ElasticsearchBackend(SearchBackend):
     def all_ids(self, limit: int) -> list[str]:
         response = self._call(
             "list products",
-            self.client.search,
+            self.reads.search,
             index=self.alias,
             size=min(limit, MAX_RESULT_WINDOW),
             sort=[{"item_id": "asc"}],
@@ -407,7 +417,7 @@ class ElasticsearchBackend(SearchBackend):
     def vector(self, item_id: str) -> np.ndarray | None:
         response = self._call(
             "read a product vector",
-            self.client.options(ignore_status=404).get,
+            self.reads.options(ignore_status=404).get,
             index=self.alias,
             id=item_id,
             source_includes=["embedding"],
@@ -421,7 +431,7 @@ class ElasticsearchBackend(SearchBackend):
             return {}
         response = self._call(
             "read product vectors",
-            self.client.mget,
+            self.reads.mget,
             index=self.alias,
             ids=list(item_ids),
             source_includes=["embedding"],
@@ -482,7 +492,7 @@ class ElasticsearchBackend(SearchBackend):
                     },
                 }
             )
-        response = self._call("look up query words", self.client.msearch, searches=body)
+        response = self._call("look up query words", self.reads.msearch, searches=body)
         return {
             word
             for word, result in zip(words, response["responses"], strict=True)
@@ -566,7 +576,7 @@ class ElasticsearchBackend(SearchBackend):
     ) -> list[Hit]:
         response = self._call(
             "run a kNN search",
-            self.client.search,
+            self.reads.search,
             index=self.alias,
             knn=self._knn_clause(vector, top_k, filters),
             size=top_k,
@@ -700,7 +710,7 @@ class ElasticsearchBackend(SearchBackend):
         if body is None:
             return SearchResponse(0, [], empty_facets(), request.mode)
         window = page_slice(request)
-        response = self._call("search", self.client.msearch, searches=body)
+        response = self._call("search", self.reads.msearch, searches=body)
         results = response["responses"]
         for result in results:
             if "error" in result:
