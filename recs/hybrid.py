@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 
@@ -24,6 +25,54 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 # The single-model lists the hybrid can fuse, by their names in reports.
 SOURCES = ("buy-again", "als", "co-occurrence", "content", "trending", "popularity")
+
+
+# What each integer setting may be: (lowest, highest). The upper bounds keep a
+# typing slip from asking ALS for hundreds of GiB or the tuner for hours.
+INT_RANGES = {
+    "factors": (1, 4096),
+    "iterations": (1, 1000),
+    "neighbours": (1, 1000),
+    "rrf_k": (1, 100_000),  # 1 / (k + rank) with ranks from 1; k 0 is refused too
+    "candidates": (1, 10_000),
+}
+# Real settings: (lowest, highest, whether the lowest itself is allowed).
+REAL_RANGES = {
+    "regularization": (0.0, math.inf, True),
+    "alpha": (0.0, math.inf, False),
+    "trending_half_life_days": (0.0, math.inf, False),
+    "buy_again_half_life_days": (0.0, math.inf, False),
+    "mmr_lambda": (0.0, 1.0, True),
+    "session_weight": (0.0, math.inf, True),
+}
+
+
+def _describe(low: float, high: float, closed: bool) -> str:
+    start = f">= {low:g}" if closed else f"> {low:g}"
+    return start if math.isinf(high) else f"{start} and <= {high:g}"
+
+
+def _check_int(name: str, value) -> None:
+    low, high = INT_RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"{name} must be a whole number from {low} to {high}, got {value!r}"
+        )
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be from {low} to {high}, got {value!r}")
+
+
+def _check_real(name: str, value, low: float, high: float, closed: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{name} must be a number {_describe(low, high, closed)}, got {value!r}"
+        )
+    above = value >= low if closed else value > low
+    if not (math.isfinite(value) and above and value <= high):
+        raise ValueError(
+            f"{name} must be a finite number {_describe(low, high, closed)}, "
+            f"got {value!r}"
+        )
 
 
 def default_weights() -> dict[str, float]:
@@ -85,15 +134,35 @@ class HybridConfig:
     session_weight: float = 0.5
 
     def __post_init__(self):
-        unknown = sorted(set(self.weights) - set(SOURCES))
+        """Refuse any setting the recommenders could not serve.
+
+        Raises
+        ------
+        ValueError
+            Naming the setting, its value and what it may be.
+        """
+        for name in INT_RANGES:
+            _check_int(name, getattr(self, name))
+        for name, (low, high, closed) in REAL_RANGES.items():
+            _check_real(name, getattr(self, name), low, high, closed)
+        if not isinstance(self.filter_already_bought, bool):
+            raise ValueError(
+                "filter_already_bought must be true or false, got "
+                f"{self.filter_already_bought!r}"
+            )
+        if not isinstance(self.weights, Mapping):
+            raise ValueError(
+                f"weights must map sources {list(SOURCES)} to numbers >= 0, "
+                f"got {self.weights!r}"
+            )
+        unknown = sorted(str(name) for name in set(self.weights) - set(SOURCES))
         if unknown:
             raise ValueError(
-                f"unknown hybrid source(s) {unknown}; expected some of {SOURCES}"
+                f"unknown hybrid source(s) {unknown} in weights; expected some "
+                f"of {list(SOURCES)}"
             )
-        if not 0.0 <= self.mmr_lambda <= 1.0:
-            raise ValueError(
-                f"mmr_lambda must be within 0 and 1, got {self.mmr_lambda}"
-            )
+        for source, weight in self.weights.items():
+            _check_real(f"weights[{source!r}]", weight, 0.0, math.inf, True)
 
     def training_params(self) -> TrainingParams:
         """The ALS settings as ``TrainingParams``."""
@@ -105,29 +174,69 @@ class HybridConfig:
         )
 
     def to_dict(self) -> dict:
+        """The settings as plain JSON-ready values."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping) -> HybridConfig:
-        """A config from ``values``; keys it does not know are ignored, so an
-        evaluation's ``config.json`` (which holds more) can be passed whole."""
-        known = {f.name for f in fields(cls)}
-        picked = {k: v for k, v in values.items() if k in known}
-        if "weights" in picked:
+        """A config from the settings in ``values``; settings left out keep
+        their defaults, and so do sources left out of ``weights``.
+
+        Raises
+        ------
+        ValueError
+            When ``values`` is not a mapping, holds a key that is no setting, or
+            a setting is of the wrong type or out of range.
+        """
+        if not isinstance(values, Mapping):
+            raise ValueError(
+                "a recipe must be a JSON object of settings, got "
+                f"{type(values).__name__}"
+            )
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(str(key) for key in values if key not in known)
+        if unknown:
+            raise ValueError(
+                f"unknown recipe setting(s) {unknown}; valid settings are {known}"
+            )
+        picked = dict(values)
+        if isinstance(picked.get("weights"), Mapping):
             picked["weights"] = {**default_weights(), **picked["weights"]}
         return cls(**picked)
 
     def save(self, path: str) -> None:
+        """Write the settings to ``path`` as JSON."""
         with open(path, "w", encoding="utf-8") as out:
             json.dump(self.to_dict(), out, indent=2, sort_keys=True)
 
     @classmethod
     def load(cls, path: str) -> HybridConfig:
         """Read a config written by ``save``, or the ``hybrid`` part of an
-        evaluation's ``config.json``."""
-        with open(path, encoding="utf-8") as handle:
-            values = json.load(handle)
-        return cls.from_dict(values.get("hybrid", values))
+        evaluation's ``config.json`` (its other keys are the report's).
+
+        Raises
+        ------
+        ValueError
+            Naming ``path`` and what is wrong: missing, a folder, unreadable,
+            not JSON, or not a valid recipe (see ``from_dict``).
+        """
+        try:
+            with open(path, encoding="utf-8") as handle:
+                values = json.load(handle)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise ValueError(f"{path}: is a folder, not a recipe file") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: cannot be read ({exc})") from None
+        if isinstance(values, Mapping) and "hybrid" in values:
+            values = values["hybrid"]
+        try:
+            return cls.from_dict(values)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
 
 def buy_again(
