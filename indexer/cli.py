@@ -87,23 +87,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.if_stale and is_trained(settings):
         log.info("the model is newer than the catalog; nothing to do")
         return 0
-    feedback = []
-    if os.path.exists(settings.shop_db_path):
-        shop_db = ShopDatabase(settings.shop_db_path)
-        feedback = shop_db.all_interactions()
-        shop_db.close()
+    overrides = {
+        name: value
+        for name, value in (("factors", args.factors), ("iterations", args.iterations))
+        if value is not None
+    }
+    # A bad recipe or override is refused here, before any tuning, training
+    # or saving.
+    replace(HybridConfig(), **overrides)
     if args.config:
         recipe = HybridConfig.load(args.config)
     elif args.tune:
         recipe = tune_recipe(settings)
     else:
         recipe = HybridConfig()
-    overrides = {
-        name: value
-        for name, value in (("factors", args.factors), ("iterations", args.iterations))
-        if value is not None
-    }
     recipe = replace(recipe, **overrides)
+    feedback = []
+    if os.path.exists(settings.shop_db_path):
+        shop_db = ShopDatabase(settings.shop_db_path)
+        feedback = shop_db.all_interactions()
+        shop_db.close()
     version = train_models(settings, recipe.training_params(), feedback, recipe)
     print(f"trained model {version} ({len(feedback)} shop feedback events included)")
     return 0
@@ -170,6 +173,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from recs.hybrid import HybridConfig
     from recs.report import headline, write_report
 
+    # A bad recipe is refused before the history is read.
+    config = HybridConfig.load(args.config) if args.config else None
     settings = _settings(args)
     if args.sources:
         os.makedirs(settings.data_dir, exist_ok=True)
@@ -177,7 +182,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data = load_files(args.sources, cache, args.name, args.mapping)
     else:
         data = load_store(settings, args.name)
-    config = HybridConfig.load(args.config) if args.config else None
     result = evaluate(data, args.top_k, config, tune_config=not args.no_tune)
     folder = write_report(result, args.out, args.sources)
     print(result.table())
@@ -187,10 +191,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_file(path: str, what: str) -> None:
+    """Refuse, naming ``path``, a ``what`` file that is missing or a folder."""
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path}: is a folder, not a file")
+    if not os.path.isfile(path):
+        raise ValueError(f"{what} {path}: no such file")
+
+
 def cmd_eval_search(args: argparse.Namespace) -> int:
     """Score keyword, semantic and hybrid search against human judgments."""
     from indexer.relevance import SEARCH_MODES, evaluate_search, report
 
+    # Checked up front: a missing file must not surface after a long load.
+    _existing_file(args.judgments, "judgments")
+    _existing_file(args.mapping, "mapping")
+    if not args.no_load:
+        _existing_file(args.catalog, "catalog")
     settings = _settings(args)
     backends = args.backends or [settings.search_backend]
     runs = evaluate_search(
@@ -256,6 +273,17 @@ def port_number(text: str) -> int:
     return port
 
 
+def positive_int(text: str) -> int:
+    """A whole number of 1 or more."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {number}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
     parser.add_argument(
@@ -302,8 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.set_defaults(func=cmd_reindex)
 
     train = commands.add_parser("train", help=cmd_train.__doc__)
-    train.add_argument("--factors", type=int, help="ALS factors (recipe's)")
-    train.add_argument("--iterations", type=int, help="ALS iterations (recipe's)")
+    train.add_argument("--factors", type=positive_int, help="ALS factors (recipe's)")
+    train.add_argument(
+        "--iterations", type=positive_int, help="ALS iterations (recipe's)"
+    )
     recipe = train.add_mutually_exclusive_group()
     recipe.add_argument(
         "--config",
@@ -369,7 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tune", action="store_true", help="choose fusion on the tuning split"
     )
     eval_search.add_argument("--out", help="per-query results directory")
-    eval_search.add_argument("--limit", type=int, help="only the first N queries")
+    eval_search.add_argument(
+        "--limit", type=positive_int, help="only the first N queries"
+    )
     eval_search.set_defaults(func=cmd_eval_search)
 
     serve = commands.add_parser("serve", help=cmd_serve.__doc__)

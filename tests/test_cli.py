@@ -141,3 +141,94 @@ def test_train_serves_the_recipe_of_an_evaluation(tmp_path, small_export):
     )
     assert recipe["factors"] == 16 and recipe["mmr_lambda"] == 0.5
     assert (tmp_path / "models" / "current" / "cooccurrence.npz").exists()
+
+
+def test_a_bad_recipe_is_refused_before_anything_is_saved(tmp_path, small_export):
+    assert run_cli("load", str(small_export), data_dir=tmp_path).returncode == 0
+    assert run_cli("train", "--iterations", "2", data_dir=tmp_path).returncode == 0
+    models = tmp_path / "models"
+    before = os.readlink(models / "current")
+    versions = sorted(os.listdir(models))
+
+    for recipe, named in [
+        ({"weights": {"als": "high"}}, "weights['als']"),
+        ({"frobnicate": 1}, "frobnicate"),
+        ({"rrf_k": 0}, "rrf_k"),
+        ({"iterations": True}, "iterations"),
+        ({"factors": 100000000}, "factors"),
+        ([], "JSON object"),
+    ]:
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps(recipe), encoding="utf-8")
+        refused = run_cli("train", "--config", str(path), data_dir=tmp_path)
+        assert refused.returncode == 2, (recipe, refused.stderr)
+        assert f"error: {path}: " in refused.stderr and named in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert os.readlink(models / "current") == before
+    assert sorted(os.listdir(models)) == versions
+
+    # A recipe spoilt on disk makes the model unusable, said by name.
+    recipe_path = models / "current" / "recipe.json"
+    recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
+    recipe_path.write_text(json.dumps({**recipe, "rrf_k": -1}), encoding="utf-8")
+    status = json.loads(run_cli("status", data_dir=tmp_path).stdout)
+    assert "rrf_k" in status["model_problem"] and before in status["model_problem"]
+
+
+def test_missing_files_and_bad_limits_are_one_line_errors(tmp_path):
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text("{}", encoding="utf-8")
+    judgments = tmp_path / "judgments.csv"
+    judgments.write_text("search_term,product_uid,relevance\n", encoding="utf-8")
+    not_json = tmp_path / "broken.json"
+    not_json.write_text("{factors: 3", encoding="utf-8")
+    cases = [
+        (["train", "--config", "reports/nope.json"], "reports/nope.json: no such"),
+        (["train", "--config", str(tmp_path)], f"{tmp_path}: is a folder"),
+        (["train", "--config", str(not_json)], f"{not_json}: not valid JSON"),
+        (["evaluate", "--config", str(not_json)], f"{not_json}: not valid JSON"),
+        (["train", "--factors", "5000"], "factors must be from 1 to 4096, got 5000"),
+        (
+            ["eval-search", "p.csv", str(tmp_path / "nope.csv"), "--mapping", "m"],
+            f"judgments {tmp_path / 'nope.csv'}: no such file",
+        ),
+        (
+            ["eval-search", "p.csv", str(judgments), "--mapping", "/nope.json"],
+            "mapping /nope.json: no such file",
+        ),
+        (
+            [
+                "eval-search",
+                "-",
+                str(judgments),
+                "--mapping",
+                "/nope.json",
+                "--no-load",
+            ],
+            "mapping /nope.json: no such file",
+        ),
+        (
+            ["eval-search", "/nope.csv", str(judgments), "--mapping", str(mapping)],
+            "catalog /nope.csv: no such file",
+        ),
+    ]
+    for args, said in cases:
+        refused = run_cli(*args, data_dir=tmp_path / "data")
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert refused.stderr.strip() == f"error: {said}" or (
+            refused.stderr.strip().startswith(f"error: {said}")
+            and "\n" not in refused.stderr.strip()
+        ), (args, refused.stderr)
+    for limit in ("0", "-5", "many"):
+        refused = run_cli(
+            "eval-search",
+            "p",
+            "j",
+            "--mapping",
+            "m",
+            "--limit",
+            limit,
+            data_dir=tmp_path / "data",
+        )
+        assert refused.returncode == 2
+        assert "argument --limit" in refused.stderr and limit in refused.stderr
