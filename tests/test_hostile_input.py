@@ -21,6 +21,8 @@ from tests.test_search_contract import HOSTILE_QUERIES
 
 from .conftest import Shopper, csrf_token
 
+# Control characters other than the whitespace HTML uses.
+CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 ITEM = "71053"
 _emails = (f"hostile{os.getpid()}-{n}@example.com" for n in itertools.count())
 SQL = [
@@ -51,6 +53,7 @@ def test_hostile_search_strings_never_break_a_page(client, mode):
         page = client.get(f"/search?q={quote(text)}&mode={mode}")
         assert page.status_code == 200, (text, page.status_code)
         assert b"Something went wrong" not in page.data
+        assert not CONTROL_BYTES.search(page.data), text
         api = client.get(f"/api/search?q={quote(text)}&mode={mode}")
         assert api.status_code == 200, (text, api.get_json())
 

@@ -39,6 +39,8 @@ SEARCH_PARAMS = (
 
 ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
 ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# Control characters mean nothing in a query and must not reach a page.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class BadParameter(ValueError):
@@ -99,7 +101,7 @@ def reject_unknown(args: Mapping, known: tuple[str, ...]) -> None:
 
 def search_request(args: Mapping, default_per_page: int = 20) -> SearchRequest:
     """A ``SearchRequest`` from request arguments, every value bounded."""
-    query = (args.get("q") or "").strip()
+    query = CONTROL_CHARACTERS.sub(" ", args.get("q") or "").strip()
     if len(query) > MAX_QUERY_LENGTH:
         raise BadParameter("q", f"at most {MAX_QUERY_LENGTH} characters")
     per_page = integer(args, "per_page", default_per_page, 1, MAX_PER_PAGE)

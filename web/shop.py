@@ -27,7 +27,12 @@ from indexer.search.base import (
     SearchRequest,
 )
 from web.auth import safe_next
-from web.params import SEARCH_PARAMS, BadParameter, search_request
+from web.params import (
+    CONTROL_CHARACTERS,
+    SEARCH_PARAMS,
+    BadParameter,
+    search_request,
+)
 from web.services import services
 
 log = logging.getLogger(__name__)
@@ -486,6 +491,12 @@ def like(item_id: str):
 @bp.app_template_filter("money")
 def money(value) -> str:
     return "Price on request" if value is None else f"£{value:,.2f}"
+
+
+@bp.app_template_filter("clean_text")
+def clean_text(value: str) -> str:
+    """Text a shopper typed, with control characters made spaces."""
+    return CONTROL_CHARACTERS.sub(" ", value)
 
 
 @bp.app_template_filter("hue")
