@@ -421,9 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # One line per HTTP call to Elasticsearch drowns the step summaries.
+    # One line per HTTP call to Elasticsearch drowns the step summaries, and
+    # each failed try logs a traceback; our own errors name the failure once.
     logging.getLogger("elastic_transport").setLevel(
-        logging.DEBUG if args.verbose else logging.WARNING
+        logging.DEBUG if args.verbose else logging.ERROR
     )
     try:
         return args.func(args)

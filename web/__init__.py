@@ -69,6 +69,9 @@ def create_app(
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        # Each failed call to a down node would log a traceback per try; the
+        # shop's own warning names the outage once a minute.
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
 
     app = Flask(__name__)
     app.config.update(
