@@ -1132,9 +1132,16 @@ def load_files(
 
 def load_store(settings, name: str | None = None) -> EvaluationData:
     """The catalog loaded in ``settings.data_dir``, with its cached embeddings."""
+    import os
+
     from indexer.embeddings import Embedder
     from indexer.store import CatalogStore
 
+    if not os.path.exists(settings.catalog_path):
+        raise ValueError(
+            f"no catalog loaded in {settings.data_dir}; give the files to "
+            "evaluate (python -m indexer evaluate FILE ...) or load them first"
+        )
     store = CatalogStore(settings.catalog_path)
     try:
         products = store.products()

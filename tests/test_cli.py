@@ -115,6 +115,13 @@ def test_a_folder_is_not_a_file(tmp_path):
     assert refused.returncode == 2 and "is a folder" in refused.stderr
 
 
+def test_evaluate_with_nothing_loaded_says_what_to_do(tmp_path):
+    refused = run_cli("evaluate", data_dir=tmp_path / "empty")
+    assert refused.returncode == 2
+    assert "no catalog loaded" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_train_serves_the_recipe_of_an_evaluation(tmp_path, small_export):
     assert run_cli("load", str(small_export), data_dir=tmp_path).returncode == 0
     # A few days of history: too little to split, and said so plainly.
