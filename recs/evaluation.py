@@ -587,68 +587,57 @@ def tune(
     record("hybrid", "filter_already_bought", tried, filtered)
     models.config = replace(models.config, filter_already_bought=filtered)
 
+    def tune_source(source, setting, grid, current, apply) -> None:
+        """Try each value of one setting for ``source``'s own NDCG, record
+        them, and leave the best applied."""
+        tried = []
+        for value in grid:
+            apply(value)
+            lists = single_lists(models, users, filtered, [source])
+            tried.append((value, ndcg(lists[source])))
+        chosen, _ = _best(tried, current)
+        record(source, setting, tried, chosen)
+        apply(chosen)
+
+    def refit_als(setting):
+        return lambda value: models.refit_als(
+            replace(models.config, **{setting: value})
+        )
+
+    def set_buy_again_half_life(value) -> None:
+        models.config = replace(models.config, buy_again_half_life_days=value)
+
     # ALS, one setting at a time, twice round: the best number of factors
     # depends on the confidence scaling chosen after it
     for als_round in (1, 2):
         for setting, grid in ALS_GRID.items():
             current = getattr(models.config, setting)
-            tried = []
-            for value in grid:
-                models.refit_als(replace(models.config, **{setting: value}))
-                als = single_lists(models, users, filtered, ["als"])["als"]
-                tried.append((value, ndcg(als)))
-            chosen, _ = _best(tried, current)
-            record("als", f"{setting}, round {als_round}", tried, chosen)
-            models.refit_als(replace(models.config, **{setting: chosen}))
+            label = f"{setting}, round {als_round}"
+            tune_source("als", label, grid, current, refit_als(setting))
 
     # Co-occurrence neighbours and the half-lives
-    tried = []
-    for value in NEIGHBOURS_GRID:
-        models.refit_cooccurrence(value)
-        tried.append(
-            (
-                value,
-                ndcg(
-                    single_lists(models, users, filtered, ["co-occurrence"])[
-                        "co-occurrence"
-                    ]
-                ),
-            )
-        )
-    chosen, _ = _best(tried, config.neighbours)
-    record("co-occurrence", "neighbours", tried, chosen)
-    models.refit_cooccurrence(chosen)
-
-    tried = []
-    for value in TRENDING_GRID:
-        models.retrend(value)
-        tried.append(
-            (
-                value,
-                ndcg(single_lists(models, users, filtered, ["trending"])["trending"]),
-            )
-        )
-    chosen, _ = _best(tried, config.trending_half_life_days)
-    record("trending", "trending_half_life_days", tried, chosen)
-    models.retrend(chosen)
-
+    tune_source(
+        "co-occurrence",
+        "neighbours",
+        NEIGHBOURS_GRID,
+        config.neighbours,
+        models.refit_cooccurrence,
+    )
+    tune_source(
+        "trending",
+        "trending_half_life_days",
+        TRENDING_GRID,
+        config.trending_half_life_days,
+        models.retrend,
+    )
     if not filtered:
-        tried = []
-        for value in BUY_AGAIN_GRID:
-            models.config = replace(models.config, buy_again_half_life_days=value)
-            tried.append(
-                (
-                    value,
-                    ndcg(
-                        single_lists(models, users, filtered, ["buy-again"])[
-                            "buy-again"
-                        ]
-                    ),
-                )
-            )
-        chosen, _ = _best(tried, config.buy_again_half_life_days)
-        record("buy-again", "buy_again_half_life_days", tried, chosen)
-        models.config = replace(models.config, buy_again_half_life_days=chosen)
+        tune_source(
+            "buy-again",
+            "buy_again_half_life_days",
+            BUY_AGAIN_GRID,
+            config.buy_again_half_life_days,
+            set_buy_again_half_life,
+        )
 
     # Fusion: the constant, then each source's weight, twice round
     lists = single_lists(models, users, filtered)
