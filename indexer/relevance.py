@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import json
 import logging
-import math
 import os
 import time
 from collections import defaultdict
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from indexer.search.base import SEARCH_MODES, HybridParams, SearchRequest
 from recs.fusion import reciprocal_rank_fusion
+from recs.metrics import dcg
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,6 @@ SEMANTIC_WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1
 def gain(relevance: float) -> float:
     """The gain of a judged product: 0 for irrelevant, 2 for exactly relevant."""
     return max(0.0, relevance - 1.0)
-
-
-def dcg(gains: Sequence[float]) -> float:
-    """Discounted cumulative gain of gains in rank order (rank 1 undiscounted)."""
-    return sum(g / math.log2(rank + 2) for rank, g in enumerate(gains))
 
 
 def ndcg_at_k(

@@ -56,6 +56,11 @@ def recall_at_k(recommended: Sequence[str], relevant: set[str], k: int) -> float
     return hits / min(k, len(relevant))
 
 
+def dcg(gains: Sequence[float]) -> float:
+    """Discounted cumulative gain of gains in rank order (rank 1 undiscounted)."""
+    return sum(gain / math.log2(rank + 2) for rank, gain in enumerate(gains))
+
+
 def ndcg_at_k(recommended: Sequence[str], relevant: set[str], k: int) -> float:
     """Normalised discounted cumulative gain with binary relevance.
 
@@ -69,13 +74,9 @@ def ndcg_at_k(recommended: Sequence[str], relevant: set[str], k: int) -> float:
     -------
     float
     """
-    dcg = sum(
-        1.0 / math.log2(rank + 2)
-        for rank, item in enumerate(recommended[:k])
-        if item in relevant
-    )
-    ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(k, len(relevant))))
-    return dcg / ideal if ideal else 0.0
+    gained = dcg([1.0 if item in relevant else 0.0 for item in recommended[:k]])
+    ideal = dcg([1.0] * min(k, len(relevant)))
+    return gained / ideal if ideal else 0.0
 
 
 def average_precision_at_k(
