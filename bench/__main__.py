@@ -268,6 +268,17 @@ def bench_training(repeats: int) -> tuple[str, dict]:
 # Serving
 
 
+def copy_without_index(data_dir: str, name: str) -> str:
+    """A fresh copy of ``data_dir`` under ``OUT/name``, its embedded index left
+    out, for the same shop served from Elasticsearch."""
+    copy = os.path.join(OUT, name)
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(
+        data_dir, copy, symlinks=True, ignore=shutil.ignore_patterns("index")
+    )
+    return copy
+
+
 def register_and_rate(base: str, item_ids: list[str]) -> str:
     """A shopper's session cookie, after rating a few products."""
     import http.client
@@ -438,11 +449,7 @@ def bench_serving(seconds: float) -> tuple[str, dict]:
     memories = [["embedded", len(item_ids), memory]]
     results: dict = {}
     if es_url():
-        es_dir = os.path.join(OUT, "serving-es")
-        shutil.rmtree(es_dir, ignore_errors=True)
-        shutil.copytree(
-            source_dir, es_dir, symlinks=True, ignore=shutil.ignore_patterns("index")
-        )
+        es_dir = copy_without_index(source_dir, "serving-es")
         settings = settings_for(es_dir, "elasticsearch", "bench-serving")
         store = CatalogStore(settings.catalog_path)
         products = store.products()
@@ -615,11 +622,7 @@ def bench_icecat(seconds: float) -> tuple[str, dict]:
     rows += measured
     memories.append(["embedded", len(products), memory])
     if es_url():
-        es_dir = os.path.join(OUT, "icecat-es")
-        shutil.rmtree(es_dir, ignore_errors=True)
-        shutil.copytree(
-            data_dir, es_dir, symlinks=True, ignore=shutil.ignore_patterns("index")
-        )
+        es_dir = copy_without_index(data_dir, "icecat-es")
         settings = settings_for(es_dir, "elasticsearch", "bench-icecat")
         make_backend(settings).build(products, vectors)
         measured, memory = serve_and_measure(
