@@ -386,7 +386,8 @@ def serve_and_measure(
 
 def raw_es_rows(alias: str, queries: list[str], seconds: float) -> list[list]:
     """What the app sends Elasticsearch for each search, sent to it directly:
-    the msearch body, and for hybrid searches the mget of the page."""
+    the msearch body, and for hybrid searches the cosine search and the mget
+    of the page."""
     from indexer.embeddings import Embedder
     from indexer.search.base import SearchRequest
     from indexer.search.elastic import SOURCE_EXCLUDES, ElasticsearchBackend
@@ -409,7 +410,19 @@ def raw_es_rows(alias: str, queries: list[str], seconds: float) -> list[list]:
                     ndjson,
                 ]
             ]
-            if len(body) > 2:  # two rankings fused: the app then fetches the page
+            if len(body) > 2:
+                # Two rankings combined: the app then asks the cosines of the
+                # best keyword matches, and fetches the page.
+                first = backend.reads.msearch(searches=body)["responses"][1]
+                top = [h["_id"] for h in first["hits"]["hits"]]
+                steps.append(
+                    [
+                        "POST",
+                        f"/{alias}/_search",
+                        json.dumps(backend.cosines_body(vector, top)),
+                        {"Content-Type": "application/json"},
+                    ]
+                )
                 ids = [h.item_id for h in backend.search(request, vector).hits]
                 path = f"/{alias}/_mget?_source_excludes={','.join(SOURCE_EXCLUDES)}"
                 steps.append(

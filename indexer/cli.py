@@ -396,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-load", action="store_true", help="query the serving index as it is"
     )
     eval_search.add_argument(
-        "--tune", action="store_true", help="choose fusion on the tuning split"
+        "--tune",
+        action="store_true",
+        help="choose the fusion and the hybrid ranker's weights on the tuning split",
     )
     eval_search.add_argument("--out", help="per-query results directory")
     eval_search.add_argument(

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 
 from indexer.search.base import HybridParams
+from indexer.search.rerank import RankerWeights
 
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"
 BACKENDS = ("embedded", "elasticsearch")
@@ -51,6 +52,12 @@ class Settings:
             _env("HYBRID_SEMANTIC_WEIGHT", str(HybridParams.semantic_weight))
         )
     )
+    hybrid_method: str = field(
+        default_factory=lambda: _env("HYBRID_METHOD", HybridParams.method)
+    )
+    # A JSON file of ranker weights (``eval-search --tune --ranker-out``);
+    # empty for the built-in ones.
+    hybrid_ranker: str = field(default_factory=lambda: _env("HYBRID_RANKER", ""))
 
     def __post_init__(self):
         if self.search_backend not in BACKENDS:
@@ -63,7 +70,13 @@ class Settings:
     def hybrid(self) -> HybridParams:
         """The fusion parameters of hybrid search."""
         return HybridParams(
-            self.hybrid_rrf_k, self.hybrid_keyword_weight, self.hybrid_semantic_weight
+            self.hybrid_rrf_k,
+            self.hybrid_keyword_weight,
+            self.hybrid_semantic_weight,
+            self.hybrid_method,
+            RankerWeights.load(self.hybrid_ranker)
+            if self.hybrid_ranker
+            else RankerWeights(),
         )
 
     @property

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from indexer.search import rerank
 from indexer.search.base import SEARCH_MODES, HybridParams, SearchRequest
 from recs.fusion import reciprocal_rank_fusion
 from recs.metrics import dcg
@@ -300,6 +301,141 @@ def tune_fusion(
     return TuningResult(best[1], best[0], keyword_ndcg, tried)
 
 
+# Tuning the hybrid ranker
+
+# Steps coordinate ascent tries on each weight, largest first.
+RANKER_STEPS = (1.0, 0.5, 0.25, 0.1, 0.05, 0.02)
+RANKER_ROUNDS = 3
+
+
+@dataclass
+class RecordedHybrid:
+    """What the hybrid ranker saw for one query: the keyword matches and the
+    candidates with their features."""
+
+    keyword_ids: list[str]
+    candidate_ids: list[str]
+    features: np.ndarray
+
+
+def record_hybrid(backend, into: dict[str, RecordedHybrid]) -> None:
+    """Make ``backend`` keep what its hybrid ranker sees, by query, in ``into``."""
+
+    def recorder(query, keyword_ids, candidates):
+        into[query] = RecordedHybrid(
+            list(keyword_ids),
+            [c.item_id for c in candidates],
+            rerank.features(query, candidates),
+        )
+
+    backend.recorder = recorder
+
+
+def ranker_order(recorded: RecordedHybrid, weights: np.ndarray) -> list[str]:
+    """The top ``NDCG_K`` of the hybrid ranking ``hybrid_order`` makes with
+    ``weights``: candidates by score (ties in candidate order), then the
+    other keyword matches."""
+    ids = recorded.candidate_ids
+    if ids:
+        scores = recorded.features @ weights
+        ordered = [ids[i] for i in np.argsort(-scores, kind="stable")[:NDCG_K]]
+    else:
+        ordered = []
+    if len(ordered) < NDCG_K:
+        chosen = set(ids)
+        ordered += [i for i in recorded.keyword_ids if i not in chosen][
+            : NDCG_K - len(ordered)
+        ]
+    return ordered
+
+
+def ranker_ndcg(
+    recorded: Mapping[str, RecordedHybrid],
+    judgments: Mapping[str, Mapping[str, float]],
+    weights: np.ndarray,
+    split: str,
+) -> float:
+    """Mean NDCG@10 of the ranker with ``weights`` over ``split``'s queries."""
+    return _mean(
+        ndcg_at_k(ranker_order(r, weights), judgments[q])
+        for q, r in recorded.items()
+        if query_split(q) == split
+    )
+
+
+@dataclass
+class RankerTuning:
+    """The ranker weights chosen on the tuning split, and the way there."""
+
+    weights: rerank.RankerWeights
+    start_ndcg: float
+    tuning_ndcg: float
+    held_out_ndcg: float
+    # (feature, weight, tuning NDCG@10) for every step that was kept.
+    trail: list[tuple[str, float, float]]
+
+
+def tune_ranker(
+    recorded: Mapping[str, RecordedHybrid],
+    judgments: Mapping[str, Mapping[str, float]],
+    start: rerank.RankerWeights,
+    steps: Sequence[float] = RANKER_STEPS,
+    rounds: int = RANKER_ROUNDS,
+) -> RankerTuning:
+    """Choose the ranker's weights by coordinate ascent on NDCG@10 over the
+    tuning split only.
+
+    The keyword weight stays as it is (only the ratios of the weights matter);
+    each other weight in turn moves by each step up and down, and a move is
+    kept when it raises the tuning split's NDCG. The held-out NDCG of the
+    result is reported, never used.
+    """
+    weights = start.vector.copy()
+    best = start_ndcg = ranker_ndcg(recorded, judgments, weights, SPLITS[0])
+    trail = []
+    for _ in range(rounds):
+        improved = False
+        for feature in range(1, len(rerank.FEATURES)):
+            for step in steps:
+                for sign in (1.0, -1.0):
+                    trial = weights.copy()
+                    trial[feature] = round(float(trial[feature]) + sign * step, 4)
+                    value = ranker_ndcg(recorded, judgments, trial, SPLITS[0])
+                    if value > best + 1e-6:
+                        best, weights, improved = value, trial, True
+                        trail.append(
+                            (rerank.FEATURES[feature], float(trial[feature]), value)
+                        )
+        if not improved:
+            break
+    chosen = rerank.RankerWeights(tuple(round(float(w), 4) for w in weights))
+    held_out = ranker_ndcg(recorded, judgments, chosen.vector, SPLITS[1])
+    log.info(
+        "tuned ranker on the tuning split: NDCG@10 %.4f -> %.4f (held-out %.4f)",
+        start_ndcg,
+        best,
+        held_out,
+    )
+    return RankerTuning(chosen, start_ndcg, best, held_out, trail)
+
+
+def write_ranker(path: str, tuning: RankerTuning) -> None:
+    """The tuned weights as a file ``HYBRID_RANKER`` can point at."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(
+            {
+                "weights": tuning.weights.as_dict(),
+                "tuning_ndcg_at_10": round(tuning.tuning_ndcg, 4),
+                "held_out_ndcg_at_10": round(tuning.held_out_ndcg, 4),
+                "start_ndcg_at_10": round(tuning.start_ndcg, 4),
+            },
+            out,
+            indent=2,
+        )
+        out.write("\n")
+
+
 # Running the queries
 
 
@@ -395,6 +531,7 @@ class BackendRun:
     seconds: dict[str, float]
     scores: list[QueryScore]
     tuning: TuningResult | None = None
+    ranker_tuning: RankerTuning | None = None
 
 
 def evaluate_backend(
@@ -416,6 +553,9 @@ def evaluate_backend(
     seconds: dict[str, float] = {}
     rankings: dict[str, dict[str, list[str]]] = {}
     scores: list[QueryScore] = []
+    recorded: dict[str, RecordedHybrid] = {}
+    if tune and settings.hybrid.method == "ranker":
+        record_hybrid(services.search_backend, recorded)
     try:
         for mode in modes:
             rankings[mode], seconds[mode] = run_queries(
@@ -435,7 +575,12 @@ def evaluate_backend(
     tuning = None
     if tune and {"keyword", "semantic"} <= set(rankings):
         tuning = tune_fusion(rankings["keyword"], rankings["semantic"], judgments)
-    return BackendRun(settings.search_backend, None, seconds, scores, tuning)
+    ranker_tuning = (
+        tune_ranker(recorded, judgments, settings.hybrid.ranker) if recorded else None
+    )
+    return BackendRun(
+        settings.search_backend, None, seconds, scores, tuning, ranker_tuning
+    )
 
 
 def evaluate_search(
@@ -468,7 +613,10 @@ def evaluate_search(
         Load the catalog into each backend first (a new index version, built
         with the analysis of this code); off to re-query the serving index.
     tune : bool
-        Also choose the fusion parameters on the tuning split.
+        Also choose, on the tuning split, the RRF constant and weights (from
+        the keyword and semantic rankings) and the hybrid ranker's weights
+        (from what the ranker saw in the hybrid run; written to
+        ``<out_dir>/<backend>-ranker.json`` for ``HYBRID_RANKER``).
     out_dir : str, optional
         Where the per-query results go; defaults to ``<data_dir>/search-eval``.
     limit : int, optional
@@ -502,6 +650,10 @@ def evaluate_search(
         run = evaluate_backend(chosen, queries, judgments, query_vectors, modes, tune)
         run.load_seconds = load_seconds
         write_per_query(os.path.join(out_dir, f"{backend}.jsonl"), run.scores)
+        if run.ranker_tuning is not None:
+            write_ranker(
+                os.path.join(out_dir, f"{backend}-ranker.json"), run.ranker_tuning
+            )
         runs.append(run)
     return runs
 
@@ -523,5 +675,14 @@ def report(runs: Sequence[BackendRun]) -> str:
                 f"{t.params.rrf_k}, keyword_weight={t.params.keyword_weight}, "
                 f"semantic_weight={t.params.semantic_weight}: NDCG@10 "
                 f"{t.tuning_ndcg:.4f} (keyword alone {t.keyword_ndcg:.4f})"
+            )
+        if run.ranker_tuning is not None:
+            r = run.ranker_tuning
+            weights = ", ".join(f"{k}={v:g}" for k, v in r.weights.as_dict().items())
+            lines.append(
+                f"- {run.backend} ranker tuned on the tuning split: {weights}: "
+                f"NDCG@10 {r.start_ndcg:.4f} -> {r.tuning_ndcg:.4f} on the tuning "
+                f"split, {r.held_out_ndcg:.4f} held-out "
+                f"(written to {run.backend}-ranker.json)"
             )
     return "\n".join(lines)

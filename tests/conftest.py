@@ -3,11 +3,15 @@ each built once per session."""
 
 from __future__ import annotations
 
+import csv
+import gzip
+import itertools
 import os
 import re
 
 import pytest
 
+from indexer.catalog import Product
 from indexer.config import Settings
 from indexer.embeddings import Embedder
 from indexer.online_retail import load_online_retail
@@ -18,6 +22,12 @@ SAMPLE = os.path.join(ROOT, "data", "online_retail_sample.csv.gz")
 SHARED_RETAIL = os.path.join(
     ROOT, "..", "shared", "datasets", "online-retail", "online_retail.csv.gz"
 )
+
+HOMEDEPOT = os.path.join(ROOT, "..", "shared", "datasets", "homedepot-relevance")
+PRODUCTS = os.path.join(HOMEDEPOT, "products.csv.gz")
+JUDGMENTS = os.path.join(HOMEDEPOT, "judgments-dev.csv.gz")
+# The first products of the Home Depot catalog, for tests on real titles.
+SLICE = 600
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -207,3 +217,34 @@ def category_app(category_settings, embedder):
     return create_app(
         category_settings, embedder=embedder, test_config={"TESTING": True}
     )
+
+
+@pytest.fixture(scope="session")
+def homedepot_slice(embedder):
+    """The first products of the shared Home Depot catalog, with vectors."""
+    if not os.path.exists(PRODUCTS):
+        pytest.skip("the shared Home Depot catalog is absent")
+    with gzip.open(PRODUCTS, "rt", encoding="utf-8", newline="") as handle:
+        rows = list(itertools.islice(csv.DictReader(handle), SLICE))
+    products = [Product(r["product_uid"], r["product_title"]) for r in rows]
+    vectors, _ = embedder.embed_products(products)
+    return products, vectors
+
+
+@pytest.fixture(scope="module", params=["embedded", "elasticsearch"])
+def homedepot_backend(request, tmp_path_factory, homedepot_slice):
+    """Each backend holding the Home Depot slice."""
+    from tests.test_search_contract import _elasticsearch_backend
+
+    if request.param == "embedded":
+        from indexer.search.embedded import EmbeddedBackend
+
+        built = EmbeddedBackend(str(tmp_path_factory.mktemp("analysis-index")))
+    else:
+        built = _elasticsearch_backend(tmp_path_factory)
+        built.alias = f"analysis-{os.getpid()}"
+    built.build(*homedepot_slice)
+    yield built
+    if request.param == "elasticsearch":
+        built.drop_all()
+    built.close()

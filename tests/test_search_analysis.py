@@ -3,22 +3,10 @@ model numbers however a shopper writes them."""
 
 from __future__ import annotations
 
-import csv
-import gzip
-import itertools
-import os
-
 import pytest
 
-from indexer.catalog import Product
 from indexer.search.analysis import normalize, plan_query
 from indexer.search.base import SearchRequest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PRODUCTS = os.path.join(
-    ROOT, "..", "shared", "datasets", "homedepot-relevance", "products.csv.gz"
-)
-SLICE = 600
 
 
 @pytest.mark.parametrize(
@@ -80,36 +68,6 @@ def test_plan_fuzzes_only_unknown_words_and_finds_joins_and_splits():
     assert plan_query("  ", known).words == ()
 
 
-@pytest.fixture(scope="module")
-def homedepot_slice(embedder):
-    """The first products of the shared Home Depot catalog, with vectors."""
-    if not os.path.exists(PRODUCTS):
-        pytest.skip("the shared Home Depot catalog is absent")
-    with gzip.open(PRODUCTS, "rt", encoding="utf-8", newline="") as handle:
-        rows = list(itertools.islice(csv.DictReader(handle), SLICE))
-    products = [Product(r["product_uid"], r["product_title"]) for r in rows]
-    vectors, _ = embedder.embed_products(products)
-    return products, vectors
-
-
-@pytest.fixture(scope="module", params=["embedded", "elasticsearch"])
-def backend(request, tmp_path_factory, homedepot_slice):
-    from tests.test_search_contract import _elasticsearch_backend
-
-    if request.param == "embedded":
-        from indexer.search.embedded import EmbeddedBackend
-
-        built = EmbeddedBackend(str(tmp_path_factory.mktemp("analysis-index")))
-    else:
-        built = _elasticsearch_backend(tmp_path_factory)
-        built.alias = f"analysis-{os.getpid()}"
-    built.build(*homedepot_slice)
-    yield built
-    if request.param == "elasticsearch":
-        built.drop_all()
-    built.close()
-
-
 def top_titles(backend, query: str, n: int = 3) -> list[str]:
     response = backend.search(SearchRequest(query, mode="keyword", per_page=n))
     found = backend.fetch([hit.item_id for hit in response.hits])
@@ -134,11 +92,11 @@ def top_titles(backend, query: str, n: int = 3) -> list[str]:
         ("ridgid impactwrench", "Impact Wrench"),
     ],
 )
-def test_sizes_and_units_meet_however_written(backend, query, wanted):
-    titles = top_titles(backend, query)
+def test_sizes_and_units_meet_however_written(homedepot_backend, query, wanted):
+    titles = top_titles(homedepot_backend, query)
     assert wanted in titles[0], (query, titles)
 
 
-def test_the_displayed_title_is_the_original(backend, homedepot_slice):
-    titles = top_titles(backend, "deckover 1 gal")
+def test_the_displayed_title_is_the_original(homedepot_backend):
+    titles = top_titles(homedepot_backend, "deckover 1 gal")
     assert "BEHR Premium Textured DeckOver 1-gal. #SC-141" in titles[0]

@@ -33,7 +33,12 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from indexer.search.base import fuzzy_distance
+# Typo tolerance: a query word the catalog does not hold, of 4 to 7 letters,
+# also matches words one edit away, of 8 or more two edits away
+# (Elasticsearch's fuzziness AUTO:4,8), compared without stemming. Words the
+# catalog holds are not fuzzed, so short ones do not pull in their neighbours.
+FUZZY_ONE_EDIT = 4
+FUZZY_TWO_EDITS = 8
 
 # Canonical unit -> the spellings that follow a number in titles and queries.
 UNITS: dict[str, tuple[str, ...]] = {
@@ -189,3 +194,10 @@ def plan_query(text: str, known: Callable[[Iterable[str]], set[str]]) -> QueryPl
 
 def _alpha(word: str) -> bool:
     return word.isalpha()
+
+
+def fuzzy_distance(word: str) -> int:
+    """Edits a query word may be away from a product word and still match."""
+    if len(word) >= FUZZY_TWO_EDITS:
+        return 2
+    return 1 if len(word) >= FUZZY_ONE_EDIT else 0

@@ -27,12 +27,17 @@ from elasticsearch.helpers import streaming_bulk
 from tqdm import tqdm
 
 from indexer.catalog import Product, category_ancestors
-from indexer.search.analysis import normalize, plan_query
+from indexer.search.analysis import (
+    FUZZY_ONE_EDIT,
+    FUZZY_TWO_EDITS,
+    fuzzy_distance,
+    normalize,
+    plan_query,
+)
 from indexer.search.base import (
     ALL_WORDS_BOOST,
     FUZZY_BOOST,
-    FUZZY_ONE_EDIT,
-    FUZZY_TWO_EDITS,
+    KEYWORD_CANDIDATES,
     KNN_CANDIDATES,
     KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
@@ -54,11 +59,10 @@ from indexer.search.base import (
     SearchResponse,
     check_vectors,
     empty_facets,
-    fuzzy_distance,
     page_slice,
 )
+from indexer.search.rerank import Candidate
 from indexer.versions import new_version_name
-from recs.fusion import reciprocal_rank_fusion
 
 log = logging.getLogger(__name__)
 
@@ -680,20 +684,30 @@ class ElasticsearchBackend(SearchBackend):
                 ]
             searches = [page]
         else:
-            # Two rankings fused here: the facets, then each ranking's ids.
+            # Two rankings combined here: the facets, then the keyword
+            # matches (the ranker's candidates with their titles, then the
+            # rest), then the nearest neighbours with their titles.
+            titles = {"includes": ["title"]}
             searches = [
                 {**result_set, "size": 0, "aggs": self._aggregations()},
                 {
                     "index": self.alias,
                     "query": result_set["query"],
-                    "size": MAX_RESULT_WINDOW,
+                    "size": KEYWORD_CANDIDATES,
+                    "_source": titles,
+                },
+                {
+                    "index": self.alias,
+                    "query": result_set["query"],
+                    "from": KEYWORD_CANDIDATES,
+                    "size": MAX_RESULT_WINDOW - KEYWORD_CANDIDATES,
                     "_source": False,
                 },
                 {
                     "index": self.alias,
                     "knn": knn,
                     "size": KNN_CANDIDATES,
-                    "_source": False,
+                    "_source": titles,
                 },
             ]
 
@@ -734,13 +748,60 @@ class ElasticsearchBackend(SearchBackend):
             ]
             return SearchResponse(total, page, facets, request.mode)
 
-        rankings = [
-            [h["_id"] for h in result["hits"]["hits"]] for result in results[1:]
-        ]
-        fused = reciprocal_rank_fusion(
-            rankings,
-            k=self.hybrid.rrf_k,
-            weights=[self.hybrid.keyword_weight, self.hybrid.semantic_weight],
+        top, rest, neighbours = (result["hits"]["hits"] for result in results[1:])
+        keyword_ids = [h["_id"] for h in top + rest]
+        neighbour_ids = [h["_id"] for h in neighbours]
+        candidates = []
+        if self.hybrid.method == "ranker":
+            cosines = self._cosines(query_vector, [h["_id"] for h in top])
+            lowest = min(cosines.values(), default=0.0)
+            candidates = [
+                Candidate(
+                    h["_id"],
+                    h["_source"].get("title", ""),
+                    cosines.get(h["_id"], lowest),
+                    h["_score"],
+                )
+                for h in top
+            ]
+            chosen = {h["_id"] for h in top}
+            candidates.extend(
+                # Cosine similarity comes back as (1 + cos) / 2.
+                Candidate(h["_id"], h["_source"].get("title", ""), 2 * h["_score"] - 1)
+                for h in neighbours
+                if h["_id"] not in chosen
+            )
+        fused = self._hybrid_order(
+            request.query, keyword_ids, neighbour_ids, candidates
         )
         page = [Hit(item_id, float(score)) for item_id, score in fused[window]]
         return SearchResponse(total, page, facets, request.mode)
+
+    @staticmethod
+    def cosines_body(vector: np.ndarray, item_ids: list[str]) -> dict:
+        """The search that gives the cosine similarity of ``vector`` to each
+        of ``item_ids``: a nearest-neighbour search over just those products,
+        which Elasticsearch answers exactly when the filter is this small."""
+        return {
+            "knn": {
+                "field": "embedding",
+                "query_vector": [float(x) for x in vector],
+                "k": len(item_ids),
+                "num_candidates": len(item_ids),
+                "filter": {"ids": {"values": list(item_ids)}},
+            },
+            "size": len(item_ids),
+            "_source": False,
+        }
+
+    def _cosines(self, vector: np.ndarray, item_ids: list[str]) -> dict[str, float]:
+        if not item_ids:
+            return {}
+        response = self._call(
+            "score keyword matches by similarity",
+            self.reads.search,
+            index=self.alias,
+            body=self.cosines_body(vector, item_ids),
+        )
+        # Cosine similarity comes back as (1 + cos) / 2.
+        return {h["_id"]: 2 * h["_score"] - 1 for h in response["hits"]["hits"]}

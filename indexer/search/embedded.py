@@ -25,9 +25,14 @@ import tantivy
 from tqdm import tqdm
 
 from indexer.catalog import Product, category_ancestors
-from indexer.search.analysis import normalize, plan_query
+from indexer.search.analysis import (
+    fuzzy_distance,
+    normalize,
+    plan_query,
+)
 from indexer.search.base import (
     ALL_WORDS_BOOST,
+    KEYWORD_CANDIDATES,
     KNN_CANDIDATES,
     KNN_MIN_SIMILARITY,
     MAX_RESULT_WINDOW,
@@ -49,11 +54,10 @@ from indexer.search.base import (
     SearchResponse,
     check_vectors,
     empty_facets,
-    fuzzy_distance,
     page_slice,
 )
+from indexer.search.rerank import Candidate
 from indexer.versions import current_version, make_current, new_version_name, prune
-from recs.fusion import reciprocal_rank_fusion
 
 log = logging.getLogger(__name__)
 
@@ -463,6 +467,37 @@ class EmbeddedBackend(SearchBackend):
     def _ids(self, searcher, hits) -> list[str]:
         return [searcher.doc(address)["item_id"][0] for _score, address in hits]
 
+    def _candidates(
+        self,
+        version: _Version,
+        query_vector: np.ndarray,
+        keyword_ids: list[str],
+        keyword_hits: list,
+        knn_hits: list[Hit],
+    ) -> list[Candidate]:
+        """The hybrid ranker's candidates: the best keyword matches, then the
+        neighbours not among them."""
+        if self.hybrid.method != "ranker":
+            return []
+        top = keyword_ids[:KEYWORD_CANDIDATES]
+        positions = [version.positions[item_id] for item_id in top]
+        cosines = version.vectors[positions] @ np.asarray(
+            query_vector, dtype=np.float32
+        )
+        candidates = [
+            Candidate(item_id, version.products[p].title, float(c), float(score))
+            for item_id, p, c, (score, _address) in zip(
+                top, positions, cosines, keyword_hits, strict=False
+            )
+        ]
+        chosen = set(top)
+        candidates.extend(
+            Candidate(hit.item_id, hit.product.title, hit.score)
+            for hit in knn_hits
+            if hit.item_id not in chosen
+        )
+        return candidates
+
     def knn(
         self, vector: np.ndarray, top_k: int, filters: Filters = NO_FILTERS
     ) -> list[Hit]:
@@ -522,20 +557,21 @@ class EmbeddedBackend(SearchBackend):
         elif request.mode == "semantic" or keyword is None:
             ordered = knn_ids
         else:
-            keyword_ids = self._ids(
-                searcher,
-                searcher.search(
-                    self._restricted(version, keyword, request.filters),
-                    MAX_RESULT_WINDOW,
-                ).hits,
-            )
+            keyword_hits = searcher.search(
+                self._restricted(version, keyword, request.filters),
+                MAX_RESULT_WINDOW,
+            ).hits
+            keyword_ids = self._ids(searcher, keyword_hits)
             if request.mode == "keyword":
                 ordered = keyword_ids
             else:
-                fused = reciprocal_rank_fusion(
-                    [keyword_ids, knn_ids],
-                    k=self.hybrid.rrf_k,
-                    weights=[self.hybrid.keyword_weight, self.hybrid.semantic_weight],
+                fused = self._hybrid_order(
+                    request.query,
+                    keyword_ids,
+                    knn_ids,
+                    self._candidates(
+                        version, query_vector, keyword_ids, keyword_hits, knn_hits
+                    ),
                 )
                 ordered = [item_id for item_id, _ in fused]
         scores = {item_id: 1.0 / (rank + 1) for rank, item_id in enumerate(ordered)}
