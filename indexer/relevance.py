@@ -279,11 +279,13 @@ def tune_fusion(
     """
     queries = [q for q in keyword if query_split(q) == SPLITS[0] and q in semantic]
     keyword_ndcg = _mean(ndcg_at_k(keyword[q], judgments[q]) for q in queries)
-    best = (keyword_ndcg, HybridParams(rrf_k=60, semantic_weight=0.0))
+    best = (keyword_ndcg, HybridParams(rrf_k=60, semantic_weight=0.0, method="rrf"))
     tried = []
     for k in k_grid:
         for weight in weight_grid:
-            params = HybridParams(rrf_k=k, keyword_weight=1.0, semantic_weight=weight)
+            params = HybridParams(
+                rrf_k=k, keyword_weight=1.0, semantic_weight=weight, method="rrf"
+            )
             value = _mean(
                 ndcg_at_k(fuse(keyword[q], semantic[q], params), judgments[q])
                 for q in queries
@@ -292,9 +294,11 @@ def tune_fusion(
             if value > best[0] + 1e-12:
                 best = (value, params)
     log.info(
-        "tuned fusion on %d queries: %s scores NDCG@10 %.4f (keyword alone %.4f)",
+        "tuned RRF on %d queries: k=%d, semantic weight %g scores NDCG@10 %.4f "
+        "(keyword alone %.4f)",
         len(queries),
-        best[1],
+        best[1].rrf_k,
+        best[1].semantic_weight,
         best[0],
         keyword_ndcg,
     )
@@ -671,8 +675,9 @@ def report(runs: Sequence[BackendRun]) -> str:
         if run.tuning is not None:
             t = run.tuning
             lines.append(
-                f"- {run.backend} fusion tuned on the tuning split: rrf_k="
-                f"{t.params.rrf_k}, keyword_weight={t.params.keyword_weight}, "
+                f"- {run.backend} RRF (HYBRID_METHOD=rrf) tuned on the tuning "
+                f"split: rrf_k={t.params.rrf_k}, "
+                f"keyword_weight={t.params.keyword_weight}, "
                 f"semantic_weight={t.params.semantic_weight}: NDCG@10 "
                 f"{t.tuning_ndcg:.4f} (keyword alone {t.keyword_ndcg:.4f})"
             )
