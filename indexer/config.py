@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 
-from indexer.search.base import HybridParams
+from indexer.search.base import HYBRID_METHODS, HybridParams
 from indexer.search.rerank import RankerWeights
 
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"
@@ -65,6 +65,13 @@ class Settings:
                 f"SEARCH_BACKEND={self.search_backend!r} is not known; "
                 f"choose one of {', '.join(BACKENDS)}"
             )
+        if self.hybrid_method not in HYBRID_METHODS:
+            raise ValueError(
+                f"HYBRID_METHOD={self.hybrid_method!r} is not known; "
+                f"choose one of {', '.join(HYBRID_METHODS)}"
+            )
+        # Refused here, before a server binds its port, not in a worker.
+        self.hybrid  # noqa: B018 - reads HYBRID_RANKER and checks the RRF values
 
     @property
     def hybrid(self) -> HybridParams:
@@ -74,10 +81,16 @@ class Settings:
             self.hybrid_keyword_weight,
             self.hybrid_semantic_weight,
             self.hybrid_method,
-            RankerWeights.load(self.hybrid_ranker)
-            if self.hybrid_ranker
-            else RankerWeights(),
+            self._ranker_weights(),
         )
+
+    def _ranker_weights(self) -> RankerWeights:
+        if not self.hybrid_ranker:
+            return RankerWeights()
+        try:
+            return RankerWeights.load(self.hybrid_ranker)
+        except ValueError as exc:
+            raise ValueError(f"HYBRID_RANKER: {exc}") from None
 
     @property
     def catalog_path(self) -> str:

@@ -131,8 +131,21 @@ def test_weights_name_every_feature_and_load_from_the_tuning_file(tmp_path):
         RankerWeights.from_mapping({name: 1.0 for name in FEATURES if name != "cosine"})
     with pytest.raises(ValueError, match="unknown: colour"):
         RankerWeights.from_mapping({**dict.fromkeys(FEATURES, 1.0), "colour": 1.0})
-    with pytest.raises(ValueError, match="must be finite"):
+    with pytest.raises(ValueError, match=r"from -1000 to 1000, got keyword=nan"):
         RankerWeights((math.nan,) * len(FEATURES))
+    # As float32 these would be infinite, and every score NaN.
+    for huge in (1e39, 1e308, 10**400, math.inf):
+        with pytest.raises(ValueError, match="ranker weight cosine must be from"):
+            RankerWeights.from_mapping({**dict.fromkeys(FEATURES, 1.0), "cosine": huge})
+    for not_a_number in (True, "1e5", None, [1.0]):
+        with pytest.raises(ValueError, match="ranker weight pairs must be a number"):
+            RankerWeights.from_mapping(
+                {**dict.fromkeys(FEATURES, 1.0), "pairs": not_a_number}
+            )
+    negative = RankerWeights.from_mapping(
+        {**dict.fromkeys(FEATURES, 1.0), "length": -2}
+    )
+    assert negative.as_dict()["length"] == -2.0
 
     path = tmp_path / "ranker.json"
     path.write_text(json.dumps({"weights": dict.fromkeys(FEATURES, 2.0)}))
@@ -145,6 +158,33 @@ def test_weights_name_every_feature_and_load_from_the_tuning_file(tmp_path):
         RankerWeights.load(str(path))
     with pytest.raises(ValueError, match="cannot read ranker weights"):
         RankerWeights.load(str(tmp_path / "absent.json"))
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(ValueError, match="ranker.json are not UTF-8"):
+        RankerWeights.load(str(path))
+    path.write_text("[" * 100_000)
+    with pytest.raises(ValueError, match="ranker.json nest too deeply"):
+        RankerWeights.load(str(path))
+
+
+def test_settings_name_the_variable_of_a_bad_hybrid_setting(tmp_path, monkeypatch):
+    from indexer.config import Settings
+
+    monkeypatch.setenv("HYBRID_METHOD", "Ranker")
+    with pytest.raises(ValueError, match="HYBRID_METHOD='Ranker' is not known"):
+        Settings()
+    monkeypatch.setenv("HYBRID_METHOD", "rrf")
+    monkeypatch.setenv("HYBRID_RANKER", str(tmp_path / "absent.json"))
+    with pytest.raises(ValueError, match="HYBRID_RANKER: cannot read"):
+        Settings()
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps({"weights": dict.fromkeys(FEATURES, 0.5)}))
+    monkeypatch.setenv("HYBRID_RANKER", str(path))
+    settings = Settings()
+    assert settings.hybrid.method == "rrf"
+    assert settings.hybrid.ranker.values == (0.5,) * len(FEATURES)
+    monkeypatch.setenv("HYBRID_RRF_K", "-3")
+    with pytest.raises(ValueError, match="rrf_k=-3.*HYBRID_RRF_K"):
+        Settings()
 
 
 def _queries_in(split: str, count: int) -> list[str]:

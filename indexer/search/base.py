@@ -87,8 +87,11 @@ class HybridParams:
     def __post_init__(self):
         if self.rrf_k < 0 or self.keyword_weight < 0 or self.semantic_weight < 0:
             raise ValueError(
-                f"hybrid parameters must not be negative, got {self}; "
-                "rrf_k is a rank offset, the weights scale each ranking"
+                "hybrid RRF parameters must not be negative, got "
+                f"rrf_k={self.rrf_k}, keyword_weight={self.keyword_weight}, "
+                f"semantic_weight={self.semantic_weight} (HYBRID_RRF_K, "
+                "HYBRID_KEYWORD_WEIGHT, HYBRID_SEMANTIC_WEIGHT); rrf_k is a rank "
+                "offset, the weights scale each ranking"
             )
         if self.method not in HYBRID_METHODS:
             raise ValueError(
