@@ -15,6 +15,7 @@ needs a paid licence.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import os
@@ -688,16 +689,26 @@ class ElasticsearchBackend(SearchBackend):
             # matches (the ranker's candidates with their titles, then the
             # rest), then the nearest neighbours with their titles.
             titles = {"includes": ["title"]}
+            # The keyword matches come in two searches: both must read the
+            # same shard copies, or with replicas, scores tied at the seam
+            # could come back in another order and a match be lost. The same
+            # query reads the same copies page after page too.
+            copies = (
+                "hybrid-"
+                + hashlib.sha256(request.query.encode("utf-8")).hexdigest()[:16]
+            )
             searches = [
                 {**result_set, "size": 0, "aggs": self._aggregations()},
                 {
                     "index": self.alias,
+                    "preference": copies,
                     "query": result_set["query"],
                     "size": KEYWORD_CANDIDATES,
                     "_source": titles,
                 },
                 {
                     "index": self.alias,
+                    "preference": copies,
                     "query": result_set["query"],
                     "from": KEYWORD_CANDIDATES,
                     "size": MAX_RESULT_WINDOW - KEYWORD_CANDIDATES,
@@ -714,6 +725,8 @@ class ElasticsearchBackend(SearchBackend):
         body: list[dict] = []
         for search in searches:
             header = {"index": search.pop("index")}
+            if "preference" in search:
+                header["preference"] = search.pop("preference")
             body.extend([header, search])
         return body
 
