@@ -10,6 +10,8 @@ import os
 import statistics
 import zipfile
 
+import pytest
+
 from indexer.formats import detect_format, read_file, read_sources
 from indexer.formats.amazon import read_meta, read_ratings, read_reviews
 from indexer.formats.generic import load_mapping
@@ -248,3 +250,28 @@ def test_a_brand_shared_by_several_products_names_none_of_them(tmp_path):
     assert all("names 3 products" in p.reason for p in shared.problems)
     single = read_meta(write_gz(tmp_path / "meta_b.json.gz", [json.dumps(alone)]))
     assert [p.title for p in single.products] == ["Fieldstone"]
+
+
+def test_a_title_naming_a_function_is_a_title_and_script_is_residue():
+    from indexer.formats.base import usable_title
+
+    from .conftest import PRODUCTS
+
+    if not os.path.exists(PRODUCTS):
+        pytest.skip("the shared Home Depot catalog is absent")
+    with gzip.open(PRODUCTS, "rt", encoding="utf-8", newline="") as handle:
+        titles = [row["product_title"] for row in csv.DictReader(handle)]
+    # "Dual Function (CAFCI and GFCI) Circuit Breaker" and the like: eight
+    # real products, judged relevant to shoppers' queries.
+    named = [title for title in titles if "Function (" in title]
+    assert len(named) >= 8
+    assert all(usable_title(title) for title in named)
+    assert all(
+        usable_title(title) for title in titles if any(c.isalpha() for c in title)
+    )
+    for script in (
+        "function(){return 1}",
+        "jQuery(function($) { $('.buy').show() })",
+        "var price = 3",
+    ):
+        assert usable_title(script) is None, script

@@ -19,8 +19,11 @@ SCRIPT_BLOCK = re.compile(
 TAG = re.compile(r"<[a-zA-Z/!?][^>]*(>|$)")
 # What page-scraping leaves where a value should be: attribute fragments, the
 # end of a tag, style sheets and scripts.
+# Markup, style and script left in a field. Script is told by a function with
+# its body ("function (a) {"): "Dual Function (CAFCI and GFCI)" is a title.
 RESIDUE = re.compile(
-    r'/>|[a-z-]+="|\{[^}]*:|function\s*\(|\bvar\s+\w+\s*=|^\W*$', re.IGNORECASE
+    r'/>|[a-z-]+="|\{[^}]*:|function\s*\w*\s*\([^)]*\)\s*\{|\bvar\s+\w+\s*=|^\W*$',
+    re.IGNORECASE,
 )
 CURRENCY = "$£€¥₹"
 NUMBER = re.compile(r"^[+-]?(\d[\d,. '\u00a0\u202f]*)$")
