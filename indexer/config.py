@@ -6,14 +6,40 @@ import os
 from dataclasses import dataclass, field, fields, replace
 
 from indexer.search.base import HYBRID_METHODS, HybridParams
-from indexer.search.rerank import RankerWeights
+from indexer.search.rerank import MAX_WEIGHT, RankerWeights
 
+# An RRF constant beyond this ranks every list alike.
+MAX_RRF_K = 100_000
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"
 BACKENDS = ("embedded", "elasticsearch")
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+def _int_env(name: str, default: int, low: int, high: int) -> int:
+    """A whole number from the environment, refused naming ``name``."""
+    text = _env(name, str(default))
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name}={text!r} must be from {low} to {high}")
+    return value
+
+
+def _float_env(name: str, default: float, low: float, high: float) -> float:
+    """A finite number from the environment, refused naming ``name``."""
+    text = _env(name, str(default))
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number") from None
+    if not low <= value <= high:  # also NaN
+        raise ValueError(f"{name}={text!r} must be from {low:g} to {high:g}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -37,19 +63,21 @@ class Settings:
         default_factory=lambda: _env("SECRET_KEY", DEFAULT_SECRET_KEY)
     )
     environment: str = field(default_factory=lambda: _env("SHOP_ENV", "development"))
-    port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
+    port: int = field(default_factory=lambda: _int_env("PORT", 8000, 1, 65535))
     # Hybrid search fusion; see HybridParams.
     hybrid_rrf_k: int = field(
-        default_factory=lambda: int(_env("HYBRID_RRF_K", str(HybridParams.rrf_k)))
+        default_factory=lambda: _int_env(
+            "HYBRID_RRF_K", HybridParams.rrf_k, 0, MAX_RRF_K
+        )
     )
     hybrid_keyword_weight: float = field(
-        default_factory=lambda: float(
-            _env("HYBRID_KEYWORD_WEIGHT", str(HybridParams.keyword_weight))
+        default_factory=lambda: _float_env(
+            "HYBRID_KEYWORD_WEIGHT", HybridParams.keyword_weight, 0.0, MAX_WEIGHT
         )
     )
     hybrid_semantic_weight: float = field(
-        default_factory=lambda: float(
-            _env("HYBRID_SEMANTIC_WEIGHT", str(HybridParams.semantic_weight))
+        default_factory=lambda: _float_env(
+            "HYBRID_SEMANTIC_WEIGHT", HybridParams.semantic_weight, 0.0, MAX_WEIGHT
         )
     )
     hybrid_method: str = field(

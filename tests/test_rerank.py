@@ -164,6 +164,13 @@ def test_weights_name_every_feature_and_load_from_the_tuning_file(tmp_path):
     path.write_text("[" * 100_000)
     with pytest.raises(ValueError, match="ranker.json nest too deeply"):
         RankerWeights.load(str(path))
+    path.write_text('{"weights": {"keyword": 1' + "0" * 5000 + "}}")
+    with pytest.raises(ValueError, match="ranker.json are not a weights file"):
+        RankerWeights.load(str(path))
+    path.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({"weights": dict.fromkeys(FEATURES, 3)}).encode()
+    )
+    assert RankerWeights.load(str(path)).values == (3.0,) * len(FEATURES)
 
 
 def test_settings_name_the_variable_of_a_bad_hybrid_setting(tmp_path, monkeypatch):
@@ -182,9 +189,20 @@ def test_settings_name_the_variable_of_a_bad_hybrid_setting(tmp_path, monkeypatc
     settings = Settings()
     assert settings.hybrid.method == "rrf"
     assert settings.hybrid.ranker.values == (0.5,) * len(FEATURES)
-    monkeypatch.setenv("HYBRID_RRF_K", "-3")
-    with pytest.raises(ValueError, match="rrf_k=-3.*HYBRID_RRF_K"):
-        Settings()
+    for name, value, message in (
+        ("HYBRID_RRF_K", "-3", "must be from 0 to"),
+        ("HYBRID_RRF_K", "1.5", "is not a whole number"),
+        ("HYBRID_KEYWORD_WEIGHT", "nan", "must be from 0 to 1000"),
+        ("HYBRID_SEMANTIC_WEIGHT", "1e308", "must be from 0 to 1000"),
+        ("HYBRID_SEMANTIC_WEIGHT", "high", "is not a number"),
+        ("PORT", "abc", "is not a whole number"),
+    ):
+        with monkeypatch.context() as patch:
+            patch.setenv(name, value)
+            with pytest.raises(ValueError, match=f"{name}='{value}' {message}"):
+                Settings()
+    with pytest.raises(ValueError, match="finite and not negative, got rrf_k=5, "):
+        HybridParams(semantic_weight=math.inf)
 
 
 def _queries_in(split: str, count: int) -> list[str]:

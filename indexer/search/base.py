@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -85,9 +86,10 @@ class HybridParams:
     ranker: RankerWeights = field(default_factory=RankerWeights)
 
     def __post_init__(self):
-        if self.rrf_k < 0 or self.keyword_weight < 0 or self.semantic_weight < 0:
+        values = (self.rrf_k, self.keyword_weight, self.semantic_weight)
+        if not all(0 <= value < math.inf for value in values):  # also NaN
             raise ValueError(
-                "hybrid RRF parameters must not be negative, got "
+                "hybrid RRF parameters must be finite and not negative, got "
                 f"rrf_k={self.rrf_k}, keyword_weight={self.keyword_weight}, "
                 f"semantic_weight={self.semantic_weight} (HYBRID_RRF_K, "
                 "HYBRID_KEYWORD_WEIGHT, HYBRID_SEMANTIC_WEIGHT); rrf_k is a rank "

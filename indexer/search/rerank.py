@@ -135,7 +135,8 @@ class RankerWeights:
         """Weights from a JSON file holding ``{"weights": {feature: weight}}``
         (what ``eval-search --tune`` writes)."""
         try:
-            with open(path, encoding="utf-8") as handle:
+            # utf-8-sig: a byte-order mark, as some editors write, is fine.
+            with open(path, encoding="utf-8-sig") as handle:
                 document = json.load(handle)
         except OSError as exc:
             raise ValueError(f"cannot read ranker weights {path}: {exc}") from None
@@ -146,6 +147,10 @@ class RankerWeights:
         except RecursionError:
             raise ValueError(
                 f"ranker weights {path} nest too deeply to be a weights file"
+            ) from None
+        except ValueError as exc:  # e.g. a number of thousands of digits
+            raise ValueError(
+                f"ranker weights {path} are not a weights file: {exc}"
             ) from None
         if not isinstance(document, dict) or not isinstance(
             document.get("weights"), dict
