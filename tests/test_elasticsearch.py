@@ -102,6 +102,15 @@ def test_unreachable_cluster_is_a_clear_error():
             call()
 
 
+def test_searching_an_alias_nothing_was_loaded_into_says_so(backend, embedder):
+    from indexer.search.base import SearchError
+
+    vector = embedder.encode_query("lantern")
+    for mode in ("keyword", "semantic", "hybrid"):
+        with pytest.raises(SearchError, match=f"no index named '{backend.alias}'"):
+            backend.search(SearchRequest("lantern", mode=mode), vector)
+
+
 def test_cli_loads_and_reports_status_on_elasticsearch(es_url, tmp_path):
     from tests.test_cli import run_cli
 

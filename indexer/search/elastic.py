@@ -741,9 +741,7 @@ class ElasticsearchBackend(SearchBackend):
         results = response["responses"]
         for result in results:
             if "error" in result:
-                raise SearchError(
-                    f"Elasticsearch refused the search: {result['error']}"
-                )
+                raise self._refused(result["error"])
 
         summary = results[0]
         total = summary["hits"]["total"]["value"]
@@ -789,6 +787,16 @@ class ElasticsearchBackend(SearchBackend):
         )
         page = [Hit(item_id, float(score)) for item_id, score in fused[window]]
         return SearchResponse(total, page, facets, request.mode)
+
+    def _refused(self, error: dict) -> SearchError:
+        """The error to raise for a search Elasticsearch answered with ``error``."""
+        causes = [error, *error.get("root_cause", [])]
+        if any(c.get("type") == "index_not_found_exception" for c in causes):
+            return SearchError(
+                f"no index named {self.alias!r} in Elasticsearch at "
+                f"{self.url}; load a catalog first (python -m indexer load FILE)"
+            )
+        return SearchError(f"Elasticsearch refused the search: {error}")
 
     @staticmethod
     def cosines_body(vector: np.ndarray, item_ids: list[str]) -> dict:
