@@ -402,7 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     eval_search.add_argument("--out", help="per-query results directory")
     eval_search.add_argument(
-        "--limit", type=positive_int, help="only the first N queries"
+        "--limit",
+        type=positive_int,
+        help="only the first N queries in alphabetical order (quick checks)",
     )
     eval_search.set_defaults(func=cmd_eval_search)
 

@@ -582,6 +582,13 @@ def evaluate_backend(
     ranker_tuning = (
         tune_ranker(recorded, judgments, settings.hybrid.ranker) if recorded else None
     )
+    if tune and tuning is None and ranker_tuning is None:
+        log.warning(
+            "nothing tuned: the ranker's weights need the hybrid mode "
+            "(HYBRID_METHOD=ranker), the RRF settings the keyword and semantic "
+            "modes; this run had %s",
+            ", ".join(modes),
+        )
     return BackendRun(
         settings.search_backend, None, seconds, scores, tuning, ranker_tuning
     )
