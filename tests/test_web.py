@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 import sqlite3
@@ -246,6 +247,32 @@ def test_an_empty_result_offers_alternatives(client):
     assert "Try instead" in text
     assert "without filters" in text
     assert "Popular right now" in text
+    # Each alternative leads to the search its count was taken from.
+    found = re.search(r'<a href="([^"]+)">“lantern zzzqqq” without filters', text)
+    assert found, text
+    link = html.unescape(found.group(1))
+    assert "mode=keyword" in link and "rating_min" not in link
+    counted = re.search(
+        r"without filters</a> <span class=\"count\">(\d+) results", text
+    )
+    followed = client.get(link).data.decode()
+    heading = re.search(r'<h1 id="results-title">([^<]*)', followed).group(1)
+    assert " ".join(heading.split()).startswith(f"{counted.group(1)} results for")
+
+
+def test_a_page_past_the_last_says_so_and_leads_back(client):
+    first = client.get("/search?q=lantern&per_page=20").data.decode()
+    last = int(re.search(r"Page 1 of (\d+)", first).group(1))
+    past = client.get(f"/search?q=lantern&page={last + 1}")
+    assert past.status_code == 200
+    text = past.data.decode()
+    assert "is past the last page" in text
+    assert "Nothing matched" not in text
+    back = html.unescape(
+        re.search(r'<a href="([^"]+)"\s*>Back to the first', text).group(1)
+    )
+    assert "page=1" in back
+    assert "Page 1 of" in client.get(back).data.decode()
 
 
 def test_unknown_search_parameters_are_ignored_by_the_page(client):

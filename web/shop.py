@@ -331,7 +331,7 @@ def search_alternatives(query: SearchRequest) -> list[dict]:
                 {
                     "label": f"“{query.query}” without filters",
                     "count": total,
-                    "url": url_for("shop.search", q=query.query),
+                    "url": url_for("shop.search", q=query.query, mode=query.mode),
                 }
             )
     words = query.query.split()
@@ -343,7 +343,7 @@ def search_alternatives(query: SearchRequest) -> list[dict]:
                     {
                         "label": f"“{word}”",
                         "count": total,
-                        "url": url_for("shop.search", q=word),
+                        "url": url_for("shop.search", q=word, mode="keyword"),
                     }
                 )
     for suggestion in shop.suggest(query.query, 3):
