@@ -18,25 +18,16 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def _int_env(name: str, default: int, low: int, high: int) -> int:
-    """A whole number from the environment, refused naming ``name``."""
+def _number_env(name: str, default: int | float, low: float, high: float):
+    """A number from the environment of ``default``'s type, within
+    ``low``..``high``, refused naming ``name``."""
     text = _env(name, str(default))
+    whole = isinstance(default, int)
+    kind, what = (int, "a whole number") if whole else (float, "a number")
     try:
-        value = int(text.strip())
+        value = kind(text.strip())
     except ValueError:
-        raise ValueError(f"{name}={text!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name}={text!r} must be from {low} to {high}")
-    return value
-
-
-def _float_env(name: str, default: float, low: float, high: float) -> float:
-    """A finite number from the environment, refused naming ``name``."""
-    text = _env(name, str(default))
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is not a number") from None
+        raise ValueError(f"{name}={text!r} is not {what}") from None
     if not low <= value <= high:  # also NaN
         raise ValueError(f"{name}={text!r} must be from {low:g} to {high:g}")
     return value
@@ -63,20 +54,20 @@ class Settings:
         default_factory=lambda: _env("SECRET_KEY", DEFAULT_SECRET_KEY)
     )
     environment: str = field(default_factory=lambda: _env("SHOP_ENV", "development"))
-    port: int = field(default_factory=lambda: _int_env("PORT", 8000, 1, 65535))
+    port: int = field(default_factory=lambda: _number_env("PORT", 8000, 1, 65535))
     # Hybrid search fusion; see HybridParams.
     hybrid_rrf_k: int = field(
-        default_factory=lambda: _int_env(
+        default_factory=lambda: _number_env(
             "HYBRID_RRF_K", HybridParams.rrf_k, 0, MAX_RRF_K
         )
     )
     hybrid_keyword_weight: float = field(
-        default_factory=lambda: _float_env(
+        default_factory=lambda: _number_env(
             "HYBRID_KEYWORD_WEIGHT", HybridParams.keyword_weight, 0.0, MAX_WEIGHT
         )
     )
     hybrid_semantic_weight: float = field(
-        default_factory=lambda: _float_env(
+        default_factory=lambda: _number_env(
             "HYBRID_SEMANTIC_WEIGHT", HybridParams.semantic_weight, 0.0, MAX_WEIGHT
         )
     )
