@@ -341,8 +341,8 @@ def ranker_order(recorded: RecordedHybrid, weights: np.ndarray) -> list[str]:
     other keyword matches."""
     ids = recorded.candidate_ids
     if ids:
-        scores = recorded.features @ weights
-        ordered = [ids[i] for i in np.argsort(-scores, kind="stable")[:NDCG_K]]
+        _scores, order = rerank.scored(recorded.features, weights)
+        ordered = [ids[i] for i in order[:NDCG_K]]
     else:
         ordered = []
     if len(ordered) < NDCG_K:

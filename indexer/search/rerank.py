@@ -121,11 +121,12 @@ class RankerWeights:
                     f"ranker weight {name} must be a number, got {value!r}"
                 )
             if not abs(value) <= MAX_WEIGHT:  # also NaN
-                shown = repr(value) if len(repr(value)) <= 24 else repr(value)[:20]
+                shown = repr(value)
+                if len(shown) > 24:
+                    shown = shown[:20] + "..."
                 raise ValueError(
                     f"ranker weight {name} must be from -{MAX_WEIGHT:g} to "
                     f"{MAX_WEIGHT:g}, got {shown}"
-                    + ("..." if shown != repr(value) else "")
                 )
             values.append(float(value))
         return cls(tuple(values))
@@ -238,6 +239,12 @@ def rank(
     candidates' order (keyword matches first, by BM25)."""
     if not candidates:
         return []
-    scores = features(query, candidates) @ weights.vector
-    order = np.argsort(-scores, kind="stable")
+    scores, order = scored(features(query, candidates), weights.vector)
     return [(candidates[i].item_id, float(scores[i])) for i in order]
+
+
+def scored(matrix: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's weighted sum, and the rows best first; ties keep the rows'
+    order. The one ordering rule of the shop's ranker and of its tuning."""
+    scores = matrix @ weights
+    return scores, np.argsort(-scores, kind="stable")
