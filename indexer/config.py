@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 
 from indexer.search.base import HYBRID_METHODS, HybridParams
 from indexer.search.rerank import MAX_WEIGHT, RankerWeights
@@ -89,10 +90,11 @@ class Settings:
                 f"HYBRID_METHOD={self.hybrid_method!r} is not known; "
                 f"choose one of {', '.join(HYBRID_METHODS)}"
             )
-        # Refused here, before a server binds its port, not in a worker.
+        # Read once (HYBRID_RANKER is a file) and refused here, before a
+        # server binds its port, not in a worker.
         self.hybrid  # noqa: B018 - reads HYBRID_RANKER and checks the RRF values
 
-    @property
+    @cached_property
     def hybrid(self) -> HybridParams:
         """The fusion parameters of hybrid search."""
         return HybridParams(
