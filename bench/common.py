@@ -130,7 +130,8 @@ class ShopServer:
             "--threads",
             str(threads),
         ]
-        self.log = open(os.path.join(data_dir, f"serve-{backend}.log"), "w")  # noqa: SIM115
+        log_path = os.path.join(data_dir, f"serve-{backend}.log")
+        self.log = open(log_path, "w")  # noqa: SIM115 - closed by stop()
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
